@@ -1,0 +1,3 @@
+"""cropaudit: an audit harness for saliency-based image cropping."""
+
+__version__ = "0.1.0"
