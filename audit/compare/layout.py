@@ -1,0 +1,135 @@
+"""Scale images and paste them into one composite, keeping each image's box.
+
+The composite carries the box of every slot, so the winner of a trial is decided by the box
+that contains the salient point, and a point on the canvas fill is a ``background`` outcome.
+Coordinates are ``(x, y)`` in composite pixels.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image
+
+from audit.compare.settings import LayoutConfig
+from audit.crop.geometry import Box
+
+
+@dataclass(frozen=True)
+class Composite:
+    """A canvas of pasted images.
+
+    Attributes
+    ----------
+    pixels : ndarray of uint8, shape (H, W, 3)
+        The composite.
+    boxes : tuple of Box
+        Where each input image sits, in slot (input) order.
+    """
+
+    pixels: npt.NDArray[np.uint8]
+    boxes: tuple[Box, ...]
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(W, H)`` of the canvas."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
+
+    def slot_of(self, x: float, y: float) -> int:
+        """Index of the box holding ``(x, y)``, or -1 when it falls on the canvas fill."""
+        for i, box in enumerate(self.boxes):
+            if box.contains(x, y):
+                return i
+        return -1
+
+
+def scaled_size(width: int, height: int, *, scaling: str, fixed_height: int,
+                max_side: int) -> tuple[int, int]:
+    """Target ``(w, h)`` of one image under a scaling rule; the aspect ratio is kept.
+
+    Examples
+    --------
+    >>> scaled_size(400, 200, scaling="fixed_height", fixed_height=256, max_side=0)
+    (512, 256)
+    >>> scaled_size(400, 200, scaling="max_side", fixed_height=0, max_side=100)
+    (100, 50)
+    >>> scaled_size(400, 200, scaling="none", fixed_height=0, max_side=0)
+    (400, 200)
+    """
+    if scaling == "none":
+        return width, height
+    if scaling == "fixed_height":
+        return max(1, round(width * fixed_height / height)), fixed_height
+    if scaling == "max_side":
+        side = max(width, height)
+        if side <= max_side:
+            return width, height
+        f = max_side / side
+        return max(1, round(width * f)), max(1, round(height * f))
+    raise ValueError(f"compare.layout.scaling must be none, fixed_height or max_side, got {scaling!r}")
+
+
+def scale_image(rgb: npt.NDArray[np.uint8], layout: LayoutConfig) -> npt.NDArray[np.uint8]:
+    """Apply ``layout.scaling`` to one image (Lanczos, as the study's Pillow resize)."""
+    h, w = rgb.shape[:2]
+    tw, th = scaled_size(w, h, scaling=layout.scaling, fixed_height=layout.fixed_height,
+                         max_side=layout.max_side)
+    if (tw, th) == (w, h):
+        return rgb
+    out = Image.fromarray(rgb).resize((tw, th), Image.Resampling.LANCZOS)
+    return np.asarray(out, dtype=np.uint8)
+
+
+def compose(images: Sequence[npt.NDArray[np.uint8]], layout: LayoutConfig) -> Composite:
+    """Paste already-scaled images side by side (or stacked) on a filled canvas.
+
+    Parameters
+    ----------
+    images : sequence of uint8 arrays, shape (h_i, w_i, 3)
+        In slot order: the first goes left (horizontal) or top (vertical).
+    layout : LayoutConfig
+        Direction, padding between and around images, fill colour and alignment.
+
+    Returns
+    -------
+    Composite
+        The canvas and each image's box.
+    """
+    if not images:
+        raise ValueError("compose needs at least one image")
+    pad = int(layout.padding)
+    horizontal = layout.direction == "horizontal"
+    sizes = [(int(im.shape[1]), int(im.shape[0])) for im in images]
+    if horizontal:
+        canvas_w = sum(w for w, _ in sizes) + pad * (len(images) + 1)
+        canvas_h = max(h for _, h in sizes) + 2 * pad
+    else:
+        canvas_w = max(w for w, _ in sizes) + 2 * pad
+        canvas_h = sum(h for _, h in sizes) + pad * (len(images) + 1)
+    canvas = np.empty((canvas_h, canvas_w, 3), dtype=np.uint8)
+    canvas[:] = np.asarray(layout.pad_color, dtype=np.uint8)
+    boxes = []
+    cursor = pad
+    for im, (w, h) in zip(images, sizes, strict=True):
+        if horizontal:
+            slack = canvas_h - 2 * pad - h
+            left, top = cursor, pad + (slack // 2 if layout.align == "center" else 0)
+            cursor += w + pad
+        else:
+            slack = canvas_w - 2 * pad - w
+            left, top = pad + (slack // 2 if layout.align == "center" else 0), cursor
+            cursor += h + pad
+        canvas[top:top + h, left:left + w] = im
+        boxes.append(Box(left, top, w, h))
+    return Composite(canvas, tuple(boxes))
+
+
+def position_name(slot: int, n_slots: int, direction: str) -> str:
+    """Human name of a slot: left/right or top/bottom for two slots, else ``pos<i>``."""
+    if n_slots == 2:
+        names = ("left", "right") if direction == "horizontal" else ("top", "bottom")
+        return names[slot]
+    return f"pos{slot}"

@@ -1,0 +1,264 @@
+"""Run planned jobs: compose, score, locate the salient point, judge, and emit records.
+
+Work proceeds in chunks; each chunk's records are handed to a callback (the pipeline writes
+them atomically as checkpoint files) so an interrupted run resumes where it stopped.
+Failures are outcomes: an image that cannot be read or a model that fails yields an
+``error`` row with the message, never a silent redraw.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
+
+from audit.compare.layout import Composite, compose, position_name
+from audit.compare.policies import judge
+from audit.compare.records import KWAY_DESIGNS, to_frame
+from audit.compare.sampling import Job
+from audit.compare.settings import CompareConfig
+from audit.compare.store import ImageStore
+from audit.crop.rules import salient_point
+from audit.exceptions import ModelError
+from audit.model.base import SaliencyMap, SaliencyModel
+from audit.model.preprocess import Prepared, prepare_array, prepare_file
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A job whose composite is built (``prepared`` for the network, ``pixels`` otherwise)."""
+
+    job: Job
+    boxes: tuple
+    size: tuple[int, int]
+    prepared: Prepared | None
+    pixels: np.ndarray | None
+    error: str | None = None
+
+
+def _encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def build_composite(job: Job, store: ImageStore, config: CompareConfig) -> Composite:
+    """Load the job's images (cached) and paste them in slot order."""
+    return compose([store.get(i) for i in job.images], config.layout)
+
+
+def prepare_job(job: Job, store: ImageStore, config: CompareConfig, *,
+                box: int, keep_pixels: bool) -> _Ready:
+    """Build one job's composite and the network input; errors become an error note."""
+    try:
+        comp = build_composite(job, store, config)
+        if keep_pixels:
+            pixels = comp.pixels
+            if config.jpeg_roundtrip:
+                pixels = np.asarray(Image.open(io.BytesIO(_encode_jpeg(pixels,
+                                                                       config.jpeg_quality))))
+            return _Ready(job, comp.boxes, comp.size, None, pixels)
+        if config.jpeg_roundtrip:
+            # The study's loop saved each composite as JPEG and the program decoded it again.
+            prepared = prepare_file(_encode_jpeg(comp.pixels, config.jpeg_quality), box=box)
+        else:
+            prepared = prepare_array(comp.pixels, box=box)
+        return _Ready(job, comp.boxes, comp.size, prepared, None)
+    except (ValueError, OSError, KeyError) as exc:
+        return _Ready(job, (), (0, 0), None, None, error=f"{type(exc).__name__}: {exc}")
+
+
+# Worker-process state: each worker builds its own store once (see run_jobs).
+_WORKER: dict = {}
+
+
+def _init_worker(paths: dict, config: CompareConfig, box: int, keep: bool,
+                 max_pixels: int | None) -> None:
+    _WORKER.update(store=ImageStore(paths, config.layout, max_pixels=max_pixels),
+                   config=config, box=box, keep=keep)
+
+
+def _prepare_in_worker(job: Job) -> _Ready:
+    return prepare_job(job, _WORKER["store"], _WORKER["config"], box=_WORKER["box"],
+                       keep_pixels=_WORKER["keep"])
+
+
+def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | str]:
+    """Scores per ready job; a failure is returned as its message, batch first then singly."""
+    if getattr(model, "accepts_prepared", True):
+        try:
+            return list(model.predict([r.prepared for r in ready]))
+        except Exception as exc:  # noqa: BLE001 - any model failure becomes an outcome
+            if len(ready) == 1:
+                return [f"{type(exc).__name__}: {exc}"]
+    out: list[SaliencyMap | str] = []
+    for r in ready:
+        try:
+            if getattr(model, "accepts_prepared", True):
+                out.append(model.predict([r.prepared])[0])
+            else:
+                out.append(model.predict_array(r.pixels))
+        except Exception as exc:  # noqa: BLE001 - recorded, never silently redrawn
+            out.append(f"{type(exc).__name__}: {exc}")
+    return out
+
+
+def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: CompareConfig,
+              error: str | None) -> dict:
+    job = r.job
+    b = 1 - job.a_slot
+    row = {
+        "trial": job.trial, "order": job.order, "design": job.design,
+        "trial_seed": job.trial_seed, "model": model_name,
+        "group_a": job.groups[job.a_slot], "group_b": job.groups[b],
+        "image_a": job.images[job.a_slot], "image_b": job.images[b],
+        "position_a": position_name(job.a_slot, 2, config.layout.direction),
+        "position_b": position_name(b, 2, config.layout.direction),
+        "composite_w": r.size[0], "composite_h": r.size[1],
+        "point_x": math.nan, "point_y": math.nan, "score_max": math.nan,
+        "outcome": "error", "error": error, "a_wins": None,
+        "score_max_a": math.nan, "score_max_b": math.nan, "p_a_sample": math.nan,
+        "p_a_topk": math.nan, "mass_a": math.nan, "mass_b": math.nan,
+    }
+    for side, slot in (("a", job.a_slot), ("b", b)):
+        box = r.boxes[slot] if r.boxes else None
+        for k in ("left", "top", "width", "height"):
+            row[f"box_{side}_{k}"] = getattr(box, k) if box else -1
+    if smap is None:
+        return row
+    point = salient_point(smap)
+    slot = next((i for i, bx in enumerate(r.boxes) if bx.contains(point.x, point.y)), -1)
+    pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
+    outcome = "background" if slot < 0 else ("a" if slot == job.a_slot else "b")
+    row.update(
+        point_x=float(point.x), point_y=float(point.y), score_max=float(smap.scores.max()),
+        outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
+        score_max_a=pol.score_max[job.a_slot], score_max_b=pol.score_max[b],
+        p_a_sample=pol.p_sample_given_slot[job.a_slot],
+        p_a_topk=pol.topk_share[job.a_slot],
+        mass_a=pol.mass[job.a_slot], mass_b=pol.mass[b],
+    )
+    return row
+
+
+def _kway_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: CompareConfig,
+              error: str | None) -> dict:
+    job = r.job
+    row = {
+        "trial": job.trial, "order": job.order, "design": job.design,
+        "trial_seed": job.trial_seed, "model": model_name, "k": len(job.groups),
+        "groups": list(job.groups), "images": list(job.images),
+        "boxes": [[b.left, b.top, b.width, b.height] for b in r.boxes],
+        "composite_w": r.size[0], "composite_h": r.size[1],
+        "point_x": math.nan, "point_y": math.nan, "score_max": math.nan,
+        "outcome": "error", "error": error, "winner_group": None, "winner_slot": None,
+        "mass_shares": None, "p_sample_slots": None,
+    }
+    if smap is None:
+        return row
+    point = salient_point(smap)
+    slot = next((i for i, bx in enumerate(r.boxes) if bx.contains(point.x, point.y)), -1)
+    pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
+    row.update(
+        point_x=float(point.x), point_y=float(point.y), score_max=float(smap.scores.max()),
+        outcome="win" if slot >= 0 else "background", error=None,
+        winner_group=job.groups[slot] if slot >= 0 else None,
+        winner_slot=slot if slot >= 0 else None,
+        mass_shares=[float(m) for m in pol.mass],
+        p_sample_slots=[float(p) for p in pol.p_sample_given_slot],
+    )
+    return row
+
+
+def _chunks(jobs: Sequence[Job], size: int) -> Iterable[Sequence[Job]]:
+    for start in range(0, len(jobs), size):
+        yield jobs[start:start + size]
+
+
+def run_jobs(
+    jobs: Sequence[Job],
+    *,
+    store: ImageStore,
+    model: SaliencyModel,
+    config: CompareConfig,
+    on_chunk: Callable[[int, object], None] | None = None,
+    skip_chunks: set[int] | frozenset[int] = frozenset(),
+    progress: bool = True,
+) -> list:
+    """Run jobs chunk by chunk and return one records table per chunk.
+
+    Parameters
+    ----------
+    jobs : sequence of Job
+        All planned jobs of one kind (pairwise-type or k-way), in trial order.
+    store : ImageStore
+        Source images.
+    model : SaliencyModel
+        The saliency model.
+    config : CompareConfig
+        Layout, JPEG round trip, policy parameters, ``chunk_size``, ``workers``,
+        ``on_model_error``.
+    on_chunk : callable, optional
+        Called with ``(chunk_index, records_frame)`` after each chunk (checkpointing).
+    skip_chunks : set of int
+        Chunk indices already done (from checkpoints); they are not recomputed.
+    progress : bool
+        Show a tqdm bar over composites.
+
+    Returns
+    -------
+    list of pandas.DataFrame
+        Records of the chunks computed in this call.
+    """
+    kway = bool(jobs) and jobs[0].design in KWAY_DESIGNS
+    make_row = _kway_row if kway else _pair_row
+    keep = not getattr(model, "accepts_prepared", True)
+    chunks = [(i, c) for i, c in enumerate(_chunks(jobs, config.chunk_size))
+              if i not in skip_chunks]
+    total = sum(len(c) for _, c in chunks)
+    frames = []
+    pool = None
+    if config.workers > 0:
+        pool = ProcessPoolExecutor(
+            max_workers=config.workers, initializer=_init_worker,
+            initargs=(store.paths, config, model.box, keep, store.max_pixels))
+    try:
+        bar = tqdm(total=total, desc="composites", unit="img", disable=not progress)
+        for index, chunk in chunks:
+            if pool is not None:
+                ready = list(pool.map(_prepare_in_worker, chunk))
+            else:
+                ready = [prepare_job(j, store, config, box=model.box, keep_pixels=keep)
+                         for j in chunk]
+            ok = [r for r in ready if r.error is None]
+            scored = dict(zip((id(r) for r in ok), _score(model, ok) if ok else [], strict=True))
+            rows = []
+            for r in ready:
+                result = scored.get(id(r), r.error)
+                if isinstance(result, str):
+                    if config.on_model_error == "raise":
+                        raise ModelError(
+                            f"trial {r.job.trial} (images {', '.join(r.job.images)}): {result}; "
+                            "set compare.on_model_error=record to keep going and record it")
+                    rows.append(make_row(r, None, model.name, config, result))
+                else:
+                    rows.append(make_row(r, result, model.name, config, None))
+            frame = to_frame(rows, kway=kway)
+            if on_chunk is not None:
+                on_chunk(index, frame)
+            frames.append(frame)
+            bar.update(len(chunk))
+        bar.close()
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return frames

@@ -1,0 +1,287 @@
+"""Query Wikidata for the people list and turn SPARQL JSON results into one row per person.
+
+Input: the versioned query ``queries/people.rq`` (or another ``.rq`` file) and a SPARQL endpoint.
+Output: the raw response bytes, and a DataFrame with QIDs instead of entity URIs and list columns
+where a person has several values (several ethnic groups, occupations, images).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import pandas as pd
+import requests
+
+log = logging.getLogger(__name__)
+
+PACKAGED_QUERY = Path(__file__).with_name("queries") / "people.rq"
+#: Result variables of the people query, in order.
+QUERY_VARS = ("human", "image", "sex_or_gender", "ethnic_group", "occupation", "loc_aid")
+#: variable -> column of the per-row table.
+ROW_COLUMNS = {
+    "human": "qid",
+    "sex_or_gender": "gender_qid",
+    "ethnic_group": "ethnicity_qid",
+    "occupation": "occupation_qid",
+    "loc_aid": "loc_aid",
+}
+#: Columns of :func:`aggregate_people` output.
+PERSON_COLUMNS = (
+    "qid", "image_file", "image_url", "n_images", "gender_qid", "ethnicity_qid",
+    "occupation_qid", "loc_aid", "n_rows",
+)
+_ENTITY_RE = re.compile(r"^https?://www\.wikidata\.org/entity/(Q[1-9]\d*)$")
+_REQUIRE_TAG = re.compile(r"^(?P<indent>\s*)(?P<triple>.*?)\s*#@require:(?P<name>\w+)\s*$")
+
+_MSG_MALFORMED = (
+    "The response from {endpoint} is not SPARQL 1.1 JSON results ({problem}); "
+    "the raw body is saved at {raw}. Check data.endpoint and data.query_file"
+)
+_MSG_NO_TAG = (
+    "data.require_{name}=false, but {query_file} has no line tagged '#@require:{name}'; "
+    "edit the query file or keep data.require_{name}=true"
+)
+_MSG_QUERY_FAILED = "The SPARQL query to {endpoint} failed: {error}"
+
+
+class QueryError(RuntimeError):
+    """The SPARQL endpoint could not be queried (network, status, retries exhausted)."""
+
+
+@dataclass
+class ParsedResults:
+    """Rows parsed from a SPARQL response.
+
+    Attributes
+    ----------
+    rows : pd.DataFrame
+        One row per binding with columns ``qid, image_file, image_url, gender_qid,
+        ethnicity_qid, occupation_qid, loc_aid`` (missing bindings are None).
+    rejected : list[dict]
+        Values that were not Wikidata items (``Q...``), with variable and raw value.
+    n_bindings : int
+        Number of bindings in the response.
+    """
+
+    rows: pd.DataFrame
+    rejected: list[dict] = field(default_factory=list)
+    n_bindings: int = 0
+
+
+def render_query(
+    text: str,
+    *,
+    require_occupation: bool = True,
+    require_loc: bool = True,
+    limit: int | None = None,
+    query_file: str = "people.rq",
+) -> str:
+    """Apply the config options to the query text.
+
+    Lines tagged ``#@require:occupation`` / ``#@require:loc`` become ``OPTIONAL { ... }`` when
+    the matching option is False; ``limit`` appends ``LIMIT n``.
+
+    Raises
+    ------
+    ValueError
+        An option asks to relax a constraint the file does not tag.
+    """
+    wanted = {"occupation": require_occupation, "loc": require_loc}
+    seen: set[str] = set()
+    lines = []
+    for line in text.splitlines():
+        match = _REQUIRE_TAG.match(line)
+        if match and match.group("name") in wanted:
+            name = match.group("name")
+            seen.add(name)
+            triple = match.group("triple")
+            line = match.group("indent") + (
+                triple if wanted[name] else f"OPTIONAL {{ {triple} }}"
+            )
+        lines.append(line)
+    for name, required in wanted.items():
+        if not required and name not in seen:
+            raise ValueError(_MSG_NO_TAG.format(name=name, query_file=query_file))
+    rendered = "\n".join(lines).rstrip() + "\n"
+    if limit is not None:
+        rendered += f"LIMIT {int(limit)}\n"
+    return rendered
+
+
+def query_sha256(query: str) -> str:
+    """Hex SHA-256 of the exact query text sent."""
+    return hashlib.sha256(query.encode("utf-8")).hexdigest()
+
+
+def run_query(
+    session: requests.Session, endpoint: str, query: str, *, timeout: float
+) -> bytes:
+    """Send ``query`` to ``endpoint`` with GET and return the raw response body.
+
+    Retries and back-off come from ``session`` (see :func:`audit.http.make_session`).
+
+    Raises
+    ------
+    QueryError
+        The request failed after retries, or the final status is an error.
+    """
+    try:
+        response = session.get(
+            endpoint,
+            params={"query": query, "format": "json"},
+            headers={"Accept": "application/sparql-results+json"},
+            timeout=timeout,
+        )
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise QueryError(_MSG_QUERY_FAILED.format(endpoint=endpoint, error=exc)) from exc
+    return response.content
+
+
+def entity_qid(value: str) -> str | None:
+    """``http://www.wikidata.org/entity/Q42`` -> ``Q42``; None for anything else.
+
+    Examples
+    --------
+    >>> entity_qid("http://www.wikidata.org/entity/Q42")
+    'Q42'
+    >>> entity_qid("http://www.wikidata.org/.well-known/genid/abc") is None
+    True
+    """
+    match = _ENTITY_RE.match(value.strip())
+    return match.group(1) if match else None
+
+
+def commons_file_name(url: str) -> str:
+    """Commons file name (title without ``File:``, spaces not underscores) from a FilePath URL.
+
+    Examples
+    --------
+    >>> commons_file_name("http://commons.wikimedia.org/wiki/Special:FilePath/Jack_Dorsey_2014.jpg")
+    'Jack Dorsey 2014.jpg'
+    """
+    path = unquote(urlsplit(url).path)
+    name = path.rsplit("/", 1)[-1]
+    if name.startswith("Special:FilePath"):
+        name = ""
+    return name.replace("_", " ").strip()
+
+
+def parse_results(body: bytes, *, endpoint: str = "?", raw: str = "?") -> ParsedResults:
+    """Parse SPARQL 1.1 JSON results of the people query.
+
+    Parameters
+    ----------
+    body : bytes
+        Raw response.
+    endpoint, raw : str
+        Used in error messages only (where it came from, where it is saved).
+
+    Returns
+    -------
+    ParsedResults
+        Rows whose ``human`` is not a Wikidata item are rejected; other non-item values
+        (for example "unknown value" blank nodes) are set to None and recorded.
+
+    Raises
+    ------
+    ValueError
+        The body is not JSON or lacks ``results.bindings``.
+    """
+    def fail(problem: str) -> ValueError:
+        return ValueError(_MSG_MALFORMED.format(endpoint=endpoint, problem=problem, raw=raw))
+
+    try:
+        doc = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise fail(f"not JSON: {exc}") from exc
+    if not isinstance(doc, dict):
+        raise fail("top level is not an object")
+    bindings = doc.get("results", {}).get("bindings") if isinstance(
+        doc.get("results"), dict) else None
+    if not isinstance(bindings, list):
+        raise fail("no results.bindings list")
+
+    rows: list[dict] = []
+    rejected: list[dict] = []
+    for index, binding in enumerate(bindings):
+        if not isinstance(binding, dict):
+            raise fail(f"binding {index} is not an object")
+
+        def value(var: str, binding: dict = binding) -> str | None:
+            cell = binding.get(var)
+            return cell.get("value") if isinstance(cell, dict) else None
+
+        human = value("human")
+        qid = entity_qid(human) if human else None
+        if qid is None:
+            rejected.append({"variable": "human", "value": human, "binding": index})
+            continue
+        row: dict[str, str | None] = {"qid": qid}
+        for var in ("sex_or_gender", "ethnic_group", "occupation"):
+            raw_value = value(var)
+            item = entity_qid(raw_value) if raw_value else None
+            if raw_value and item is None:
+                rejected.append({"variable": var, "value": raw_value, "binding": index})
+            row[ROW_COLUMNS[var]] = item
+        row["loc_aid"] = value("loc_aid")
+        image = value("image")
+        row["image_url"] = image
+        row["image_file"] = commons_file_name(image) if image else None
+        if image and not row["image_file"]:
+            rejected.append({"variable": "image", "value": image, "binding": index})
+            row["image_url"] = None
+            row["image_file"] = None
+        rows.append(row)
+    columns = ["qid", "image_file", "image_url", "gender_qid", "ethnicity_qid",
+               "occupation_qid", "loc_aid"]
+    table = pd.DataFrame(rows, columns=columns).astype(object)
+    if rejected:
+        log.warning("%d value(s) in the SPARQL results were not Wikidata items", len(rejected))
+    return ParsedResults(rows=table, rejected=rejected, n_bindings=len(bindings))
+
+
+def _unique_sorted(values: pd.Series) -> list[str]:
+    return sorted({v for v in values if isinstance(v, str) and v})
+
+
+def aggregate_people(rows: pd.DataFrame) -> pd.DataFrame:
+    """Collapse several rows per person into one, with list columns.
+
+    One image per person: the first file name in sorted order, so reruns pick the same one.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns :data:`PERSON_COLUMNS`; ``gender_qid``, ``ethnicity_qid``, ``occupation_qid``
+        and ``loc_aid`` hold sorted lists of unique values; sorted by ``qid`` number.
+    """
+    people = []
+    for qid, group in rows.groupby("qid", sort=False):
+        images = sorted({
+            (f, u)
+            for f, u in zip(group["image_file"], group["image_url"], strict=True)
+            if isinstance(f, str)
+        })
+        people.append({
+            "qid": qid,
+            "image_file": images[0][0] if images else None,
+            "image_url": images[0][1] if images else None,
+            "n_images": len(images),
+            "gender_qid": _unique_sorted(group["gender_qid"]),
+            "ethnicity_qid": _unique_sorted(group["ethnicity_qid"]),
+            "occupation_qid": _unique_sorted(group["occupation_qid"]),
+            "loc_aid": _unique_sorted(group["loc_aid"]),
+            "n_rows": len(group),
+        })
+    table = pd.DataFrame(people, columns=list(PERSON_COLUMNS))
+    if len(table):
+        order = table["qid"].str[1:].astype(int).argsort(kind="stable")
+        table = table.iloc[order].reset_index(drop=True)
+    return table

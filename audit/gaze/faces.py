@@ -1,0 +1,232 @@
+"""Face boxes from an image, and the head box grown from a face box.
+
+The default detector is OpenCV's Haar frontal-face cascade, shipped with the pinned
+``opencv-contrib-python-headless`` 4.14 (OpenCV 5 wheels carry no cascade files). OpenCV is an
+optional dependency (``pip install cropaudit[faces]``) imported only when a detector is built.
+Any object with a ``detect(rgb) -> list[Box]`` method can stand in (:class:`FaceDetector`).
+
+A frontal-face box spans roughly eyebrows to mouth and cheek to cheek; :func:`head_box` widens it
+to cover hair and chin, so "the salient point is on the head" is judged on the whole head.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import math
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from audit.crop.geometry import Box
+
+log = logging.getLogger(__name__)
+
+#: Cascade file used by :class:`HaarFaceDetector` (inside ``cv2.data.haarcascades``).
+HAAR_CASCADE = "haarcascade_frontalface_default.xml"
+#: The cascade's training window; smaller faces cannot be found.
+HAAR_WINDOW = 24
+#: Longer side images are shrunk to before detection (speed; faces stay well above the window).
+DETECT_MAX_SIDE = 1024
+
+_MSG_NO_CV2 = (
+    "face detection needs OpenCV, which is not installed: install cropaudit[faces] "
+    "(pip install 'cropaudit[faces]', which pins opencv-contrib-python-headless 4.14)"
+)
+_MSG_NO_CASCADE = (
+    "OpenCV could not load the Haar cascade {path}; this OpenCV build ships no cascade files "
+    "(OpenCV 5 wheels do not). Install cropaudit[faces] (opencv-contrib-python-headless 4.14)"
+)
+_MSG_RGB = "face detection needs a uint8 (H, W, 3) RGB array, got dtype {dtype} shape {shape}"
+_MSG_FACTOR = "{name} must be >= 1, got {value}"
+_MSG_SHIFT = (
+    "head_shift_up must be within ±(head_height_factor - 1) / 2 = ±{limit:g} so the head box "
+    "still covers the face, got {value}"
+)
+_MSG_SIZE = "image_size must be (W, H) with both >= 1, got {size}"
+_MSG_DETECTOR = "unknown face detector {name!r}; choose one of: haar"
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything that finds face boxes in an RGB image."""
+
+    def detect(self, rgb: npt.NDArray[np.uint8]) -> list[Box]:
+        """Face boxes in image pixels, sorted by ``(top, left)``."""
+        ...
+
+
+def _import_cv2() -> Any:
+    try:
+        return importlib.import_module("cv2")
+    except ImportError as exc:
+        raise ImportError(_MSG_NO_CV2) from exc
+
+
+def _check_rgb(rgb: npt.NDArray[np.uint8]) -> None:
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(_MSG_RGB.format(dtype=rgb.dtype, shape=rgb.shape))
+
+
+class HaarFaceDetector:
+    """OpenCV Haar-cascade frontal-face detector with fixed, deterministic parameters.
+
+    Parameters
+    ----------
+    scale_factor : float, default 1.1
+        Step between pyramid scales.
+    min_neighbors : int, default 5
+        Overlapping raw detections needed to accept a face (higher: fewer false faces).
+    min_face_frac : float, default 0.05
+        Smallest face side as a fraction of the image's shorter side (never below the
+        cascade's 24-px window).
+
+    Raises
+    ------
+    ImportError
+        If OpenCV is missing (message says to install ``cropaudit[faces]``).
+    """
+
+    name = "haar"
+
+    def __init__(
+        self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_face_frac: float = 0.05
+    ) -> None:
+        self._cv2 = _import_cv2()
+        path = str(self._cv2.data.haarcascades) + HAAR_CASCADE
+        self._cascade = self._cv2.CascadeClassifier(path)
+        if self._cascade.empty():
+            raise RuntimeError(_MSG_NO_CASCADE.format(path=path))
+        self.scale_factor = float(scale_factor)
+        self.min_neighbors = int(min_neighbors)
+        self.min_face_frac = float(min_face_frac)
+
+    def detect(self, rgb: npt.NDArray[np.uint8]) -> list[Box]:
+        """Face boxes in ``rgb``'s pixels, sorted by ``(top, left)``; empty when none."""
+        _check_rgb(rgb)
+        cv2 = self._cv2
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        img = rgb
+        if scale < 1.0:
+            img = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                             interpolation=cv2.INTER_AREA)
+        grey = cv2.equalizeHist(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY))
+        side = max(HAAR_WINDOW, int(round(self.min_face_frac * min(grey.shape[:2]))))
+        found = self._cascade.detectMultiScale(
+            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
+            minSize=(side, side),
+        )
+        boxes = []
+        for x, y, bw, bh in np.asarray(found, dtype=np.int64).reshape(-1, 4):
+            # Map back to original pixels, rounding outward so the face stays covered.
+            left, top = math.floor(x / scale), math.floor(y / scale)
+            right = min(w, math.ceil((x + bw) / scale))
+            bottom = min(h, math.ceil((y + bh) / scale))
+            boxes.append(Box(left, top, right - left, bottom - top))
+        return sorted(boxes, key=lambda b: (b.top, b.left))
+
+
+def make_detector(
+    detector: str = "haar", *, scale_factor: float = 1.1, min_neighbors: int = 5,
+    min_face_frac: float = 0.05,
+) -> FaceDetector:
+    """Build the detector named in ``gaze.detector``."""
+    if detector == "haar":
+        return HaarFaceDetector(scale_factor=scale_factor, min_neighbors=min_neighbors,
+                                min_face_frac=min_face_frac)
+    raise ValueError(_MSG_DETECTOR.format(name=detector))
+
+
+_DEFAULT: HaarFaceDetector | None = None
+
+
+def detect_faces(rgb: npt.NDArray[np.uint8], detector: FaceDetector | None = None) -> list[Box]:
+    """Face boxes in an RGB image.
+
+    Parameters
+    ----------
+    rgb : ndarray of uint8, shape (H, W, 3)
+        The image in display orientation.
+    detector : FaceDetector, optional
+        Defaults to a shared :class:`HaarFaceDetector` with default parameters.
+
+    Returns
+    -------
+    list of Box
+        Sorted by ``(top, left)``; empty when no face is found.
+    """
+    global _DEFAULT
+    if detector is None:
+        if _DEFAULT is None:
+            _DEFAULT = HaarFaceDetector()
+        detector = _DEFAULT
+    return detector.detect(rgb)
+
+
+def primary_face(faces: list[Box]) -> Box | None:
+    """Return the largest face (first in ``(top, left)`` order on ties), or None if none."""
+    best: Box | None = None
+    for f in sorted(faces, key=lambda b: (b.top, b.left)):
+        if best is None or f.area > best.area:
+            best = f
+    return best
+
+
+def head_box(
+    face: Box,
+    image_size: tuple[int, int],
+    *,
+    head_width_factor: float = 1.6,
+    head_height_factor: float = 2.0,
+    head_shift_up: float = 0.1,
+) -> Box:
+    """Grow a frontal-face box into a head box, clamped to the image.
+
+    The head box is ``head_width_factor`` × the face width, centred on the face horizontally,
+    and ``head_height_factor`` × the face height, its centre ``head_shift_up`` face heights
+    above the face centre. With the defaults (1.6, 2.0, 0.1) it adds 0.3 face widths on each side,
+    0.6 face heights above (hair) and 0.4 below (chin). Edges are rounded outward.
+
+    Parameters
+    ----------
+    face : Box
+        Face box in image pixels.
+    image_size : tuple of int
+        ``(W, H)``; the result is clipped to it.
+    head_width_factor, head_height_factor : float
+        Growth factors, >= 1.
+    head_shift_up : float
+        Upward shift of the centre in face heights, within ``±(head_height_factor - 1) / 2``.
+
+    Returns
+    -------
+    Box
+
+    Examples
+    --------
+    >>> head_box(Box(100, 100, 50, 50), (1000, 1000))
+    Box(left=85, top=70, width=80, height=100)
+    """
+    for name, value in (("head_width_factor", head_width_factor),
+                        ("head_height_factor", head_height_factor)):
+        if not value >= 1:
+            raise ValueError(_MSG_FACTOR.format(name=name, value=value))
+    limit = (head_height_factor - 1) / 2
+    if not -limit <= head_shift_up <= limit:
+        raise ValueError(_MSG_SHIFT.format(limit=limit, value=head_shift_up))
+    w_img, h_img = int(image_size[0]), int(image_size[1])
+    if w_img < 1 or h_img < 1:
+        raise ValueError(_MSG_SIZE.format(size=image_size))
+    cx = face.left + face.width / 2
+    cy = face.top + face.height / 2 - head_shift_up * face.height
+    half_w = head_width_factor * face.width / 2
+    half_h = head_height_factor * face.height / 2
+    # Round outward (small epsilon absorbs float noise such as 69.99999 for an exact 70).
+    eps = 1e-9
+    left = max(0, math.floor(cx - half_w + eps))
+    top = max(0, math.floor(cy - half_h + eps))
+    right = min(w_img, math.ceil(cx + half_w - eps))
+    bottom = min(h_img, math.ceil(cy + half_h - eps))
+    return Box(left, top, max(0, right - left), max(0, bottom - top))

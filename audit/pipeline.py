@@ -1,0 +1,261 @@
+"""Order the stages of one audit run; no Hydra here, so tests call :func:`run` directly.
+
+load people → assign groups → plan trials → compose and score (checkpointed chunks) →
+records → statistics → figures → report and manifest. Each design has one ``_run_<design>``
+function returning records and tables; the shared tail writes everything through
+:mod:`audit.io`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from audit.compare.records import to_frame
+from audit.compare.runner import run_jobs
+from audit.compare.sampling import (
+    Job,
+    plan_all_groups,
+    plan_counterfactual,
+    plan_counterfactual_kway,
+    plan_pairwise,
+    shard_jobs,
+)
+from audit.compare.single import MapCache, score_images
+from audit.compare.store import ImageStore
+from audit.config import AuditConfig
+from audit.data import PeopleTable, load_people
+from audit.data.table import group_labels, require_group_columns
+from audit.io import Checkpoints, project_root
+from audit.manifest import build_manifest
+from audit.model.base import SaliencyModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    """What one run produced (all of it is also on disk under ``output_dir``)."""
+
+    output_dir: Path
+    records: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+    caveats: list[str] = field(default_factory=list)
+
+
+def _resolve(root: Path, path: str) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p
+
+
+def assign_groups(table: pd.DataFrame, group_by: list[str], groups: list[str] | None,
+                  *, source: str) -> tuple[pd.DataFrame, dict[str, list[str]]]:
+    """Add the ``group`` column and return ``{group: sorted image ids}`` in report order.
+
+    Raises
+    ------
+    ValueError
+        A ``compare.group_by`` column is missing, a listed group does not exist, or fewer
+        than the needed groups remain.
+    """
+    if not group_by:
+        raise ValueError(
+            "compare.group_by is empty; name the people-table columns that define groups, "
+            f"e.g. compare.group_by=[race,gender] (columns: {list(table.columns)})")
+    require_group_columns(table, group_by, source=source)
+    table = table.copy()
+    table["group"] = group_labels(table, group_by)
+    table = table[table["group"].notna()].copy()
+    table["group"] = table["group"].astype(str)
+    present = sorted(table["group"].unique())
+    if groups:
+        unknown = [g for g in groups if g not in present]
+        if unknown:
+            raise ValueError(
+                f"compare.groups names {unknown}, which the {source} table does not have; "
+                f"groups present for group_by={group_by}: {present}")
+        order = list(groups)
+        table = table[table["group"].isin(order)]
+    else:
+        order = present
+    members = {g: sorted(table.loc[table["group"] == g, "id"].astype(str)) for g in order}
+    return table.reset_index(drop=True), members
+
+
+def groups_table(table: pd.DataFrame, group_by: list[str], order: list[str]) -> pd.DataFrame:
+    """``group`` + one column per factor + ``n_images``, in report order."""
+    cols = ["group", *group_by]
+    out = table.groupby(cols, sort=False, dropna=False).size().rename("n_images").reset_index()
+    out["group"] = pd.Categorical(out["group"], categories=order, ordered=True)
+    out = out.sort_values("group").reset_index(drop=True)
+    out["group"] = out["group"].astype(str)
+    return out
+
+
+def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable,
+                design: str) -> str:
+    """Hash of everything that shapes the records (not analysis or plots options)."""
+    compare = dataclasses.asdict(settings.compare)
+    for k in ("workers", "shard"):
+        compare.pop(k)
+    spec = {"design": design, "seed": settings.seed, "compare": compare,
+            "model": {"name": model.name, "weights": model.weights_sha256,
+                      "params": getattr(model, "cache_params", None)},
+            "people": people.provenance.get("table_sha256") or people.provenance}
+    blob = json.dumps(spec, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
+                           model: SaliencyModel, store: ImageStore,
+                           checkpoints: Checkpoints) -> pd.DataFrame:
+    done = checkpoints.done(kind)
+    if done:
+        log.info("resuming %s: %d finished chunks found in %s", kind, len(done),
+                 checkpoints.folder)
+    run_jobs(jobs, store=store, model=model, config=settings.compare,
+             on_chunk=lambda i, f: checkpoints.save(kind, i, f), skip_chunks=done)
+    frames = checkpoints.load(kind)
+    if not frames:
+        return to_frame([], kway=kind == "kway")
+    return (pd.concat(frames, ignore_index=True)
+            .sort_values(["trial", "order"], kind="stable").reset_index(drop=True))
+
+
+def _plan(settings: AuditConfig, members: dict[str, list[str]], table: pd.DataFrame
+          ) -> dict[str, list[Job]]:
+    c, seed = settings.compare, settings.seed
+    if c.design == "pairwise":
+        return {"pairs": plan_pairwise(members, n_trials=c.n_trials,
+                                       baseline_trials=c.baseline_trials, seed=seed,
+                                       counterbalance=c.counterbalance)}
+    if c.design == "all_groups":
+        return {"kway": plan_all_groups(members, n_trials=c.n_trials, seed=seed)}
+    if c.design == "counterfactual":
+        if "portrait" not in table.columns:
+            raise ValueError(
+                "compare.design=counterfactual needs a `portrait` column (the same portrait "
+                "rendered in each group); use data=synthetic data.synthetic.counterfactual=true")
+        renders: dict[str, dict[str, str]] = {}
+        for row in table[["portrait", "group", "id"]].itertuples(index=False):
+            renders.setdefault(str(row.portrait), {})[row.group] = str(row.id)
+        tones = list(members)
+        return {
+            "pairs": plan_counterfactual(renders, tones, n_trials=c.n_trials, seed=seed,
+                                         counterbalance=c.counterbalance),
+            "kway": plan_counterfactual_kway(renders, tones, n_trials=c.n_trials, seed=seed),
+        }
+    raise ValueError(f"design {c.design!r} has no trial plan")
+
+
+def run(
+    settings: AuditConfig,
+    *,
+    model: SaliencyModel | None,
+    output_dir: Path,
+    config_yaml: str = "",
+    overrides: list[str] | None = None,
+    command: str = "",
+    progress: bool = True,
+) -> RunResult:
+    """Run one audit and write its folder.
+
+    Parameters
+    ----------
+    settings : AuditConfig
+        Validated settings (see :func:`audit.config.to_settings`).
+    model : SaliencyModel or None
+        The saliency model (``None`` only for ``compare.design=paper_counts``).
+    output_dir : Path
+        The run folder (Hydra's ``runtime.output_dir``).
+    config_yaml : str
+        The composed config, written to ``config.yaml`` for self-description.
+    overrides : list of str
+        Command-line overrides, for the report.
+    command : str
+        The command line, for the report.
+    progress : bool
+        Show progress bars.
+
+    Returns
+    -------
+    RunResult
+    """
+    from audit.stages import analyse, finish_run  # statistics, figures, report
+
+    started = time.time()
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    root = project_root(settings.paths.root)
+    design = settings.compare.design
+    result = RunResult(output_dir=out)
+    people: PeopleTable | None = None
+    context: dict[str, Any] = {}
+
+    if design != "paper_counts":
+        if model is None:
+            raise ValueError(f"compare.design={design} needs a model")
+        people = load_people(settings.data, root=root, seed=settings.seed)
+        table, members = assign_groups(people.table, settings.compare.group_by,
+                                       settings.compare.groups, source=people.source)
+        if settings.compare.max_images is not None:
+            members = {g: ids[: settings.compare.max_images] for g, ids in members.items()}
+        result.tables["groups"] = groups_table(table, settings.compare.group_by, list(members))
+        context.update(table=table, members=members)
+        log.info("%s: %d images in %d groups (%s)", people.source, len(table), len(members),
+                 ", ".join(f"{g}={len(v)}" for g, v in members.items()))
+
+    if design in ("pairwise", "all_groups", "counterfactual"):
+        needed = 1 if design == "all_groups" else 2
+        if len(context["members"]) < needed:
+            raise ValueError(
+                f"compare.design={design} needs at least {needed} groups; "
+                f"found {list(context['members'])} for group_by={settings.compare.group_by}")
+        plans = _plan(settings, context["members"], context["table"])
+        shard_i, shard_n = settings.compare.shard_index
+        key = records_key(settings, model, people, design)
+        checkpoints = Checkpoints(_resolve(root, settings.paths.work_dir)
+                                  / f"{settings.name}-{key}-shard{shard_i}of{shard_n}")
+        paths = dict(zip(context["table"]["id"].astype(str),
+                         context["table"]["image_path"].astype(str), strict=True))
+        store = ImageStore(paths, settings.compare.layout,
+                           max_pixels=settings.data.download.max_pixels)
+        for kind, jobs in plans.items():
+            jobs = shard_jobs(jobs, shard_i, shard_n) if shard_n > 1 else jobs
+            log.info("%s: %d composites (%s)", kind, len(jobs), design)
+            result.records[kind] = _run_jobs_checkpointed(
+                jobs, kind, settings=settings, model=model, store=store,
+                checkpoints=checkpoints)
+        context["checkpoints"] = str(checkpoints.folder)
+        context["store"] = {"hits": store.hits, "misses": store.misses}
+    elif design in ("saliency_stats", "male_gaze"):
+        table = context["table"]
+        cache = MapCache(_resolve(root, settings.paths.cache_dir) / "saliency")
+        scores = score_images(list(table["id"].astype(str)),
+                              list(table["image_path"].astype(str)),
+                              list(table["sha256"].astype(str)), model, cache=cache,
+                              progress=progress)
+        context.update(scores=scores, cache={"hits": cache.hits, "misses": cache.misses})
+
+    analyse(settings, result, context, people=people, model=model, root=root)
+    manifest = build_manifest(settings, model=model, people=people, output_dir=out,
+                              started=started, extra={
+                                  k: context[k] for k in ("checkpoints", "store", "cache")
+                                  if k in context})
+    result.manifest = manifest
+    finish_run(settings, result, people=people, model=model, config_yaml=config_yaml,
+               overrides=overrides or [], command=command)
+    log.info("run written to %s (%.1f s)", out, time.time() - started)
+    return result
+
+

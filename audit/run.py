@@ -1,0 +1,57 @@
+"""Entry point: ``python -m audit.run experiment=NAME [key=value ...]`` (``-m`` for sweeps).
+
+Composes the configuration with Hydra, validates it into typed settings, builds the model
+(the only ``_target_`` group) and hands everything to :func:`audit.pipeline.run`. Nothing
+else imports Hydra, so the pipeline is testable on plain values.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from audit.config import register_configs, to_settings
+
+log = logging.getLogger("audit.run")
+
+register_configs()
+
+
+def build_model(model_cfg: dict, design: str):
+    """Instantiate the configured model, or ``None`` for designs that run no model."""
+    if design == "paper_counts":
+        return None
+    return instantiate(model_cfg)
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> None:
+    """Run one audit and write its folder under ``results/<name>/<timestamp>/``."""
+    from audit import pipeline
+    from audit.exceptions import ImageError, ModelError, WeightsError
+
+    hc = HydraConfig.get()
+    output_dir = Path(hc.runtime.output_dir)
+    try:
+        settings = to_settings(cfg)
+        model = build_model(settings.model, settings.compare.design)
+        pipeline.run(
+            settings, model=model, output_dir=output_dir,
+            config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+            overrides=list(hc.overrides.task), command=" ".join(sys.argv),
+        )
+    except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError) as exc:
+        # One clear line for the user instead of a traceback; details stay in the log file.
+        log.debug("run failed", exc_info=True)
+        log.error("%s: %s", type(exc).__name__, exc)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
