@@ -64,6 +64,6 @@ def to_settings(cfg: DictConfig) -> AuditConfig:
 
 
 def suggest_key(key: str, known: list[str]) -> str:
-    """A ' (did you mean X?)' hint for a mistyped key, or an empty string."""
+    """Return a ' (did you mean X?)' hint for a mistyped key, or an empty string."""
     close = difflib.get_close_matches(key, known, n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""

@@ -268,6 +268,8 @@ def download_file(
             part.unlink(missing_ok=True)
             raise TooLargeError(_MSG_TOO_LARGE.format(url=url, size=total, limit=max_bytes))
 
+        # Check the length ourselves, so that the bytes of a cut-off body are kept for a resume.
+        response.raw.enforce_content_length = False
         received = offset
         bar = tqdm(
             total=total, initial=offset, unit="B", unit_scale=True, disable=not progress,

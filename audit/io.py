@@ -31,7 +31,7 @@ class PathsConfig:
 
 
 def project_root(root: str | None = None) -> Path:
-    """The folder relative paths in configs are resolved against."""
+    """Return the folder that relative paths in configs are resolved against."""
     if root:
         return Path(root).expanduser().resolve()
     return Path(__file__).resolve().parents[1]
@@ -114,7 +114,7 @@ class Checkpoints:
         return self.folder / f"{kind}-{index:06d}.parquet"
 
     def done(self, kind: str) -> set[int]:
-        """Indices of the finished chunks of ``kind``."""
+        """Return the indices of the finished chunks of ``kind``."""
         if not self.folder.is_dir():
             return set()
         out = set()
@@ -130,5 +130,5 @@ class Checkpoints:
         write_parquet(self._path(kind, index), frame)
 
     def load(self, kind: str) -> list[pd.DataFrame]:
-        """All finished chunks of ``kind``, in chunk order."""
+        """Return all finished chunks of ``kind``, in chunk order."""
         return [pd.read_parquet(self._path(kind, i)) for i in sorted(self.done(kind))]

@@ -1,0 +1,1 @@
+"""Statistics of an audit run: win rates, aggregates, position, regressions, power, paper counts."""

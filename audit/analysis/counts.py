@@ -231,10 +231,10 @@ def paper_table(
     -------
     pandas.DataFrame
         ``panel``, ``label`` (``"BF↔WF"``), ``group_a``, ``group_b``, ``aggregate_method``,
-        ``wins_left``, ``wins_right``, ``n``, ``p_left`` (= ``rate``), ``delta``, ``delta_pct``
-        (rounded percent, as printed), ``se``, ``two_se``, ``wald_low``, ``wald_high`` (the
-        study's bars), then ``ci_low``, ``ci_high``, ``ci_method``, ``p_value``, ``p_holm``,
-        ``p_bh``, ``p_adjusted``, ``reject``.
+        ``wins_left``, ``wins_right``, ``n``, ``p_left`` (= ``rate``), ``p_left_4dp`` and
+        ``delta_pct`` (rounded half up, as printed), ``delta``, ``se``, ``two_se``,
+        ``wald_low``, ``wald_high`` (the study's bars), then ``ci_low``, ``ci_high``,
+        ``ci_method``, ``p_value``, ``p_holm``, ``p_bh``, ``p_adjusted``, ``reject``.
 
     Raises
     ------
@@ -294,14 +294,18 @@ def paper_table(
     table["wins_left"] = table["wins_a"].astype(np.int64)
     table["wins_right"] = (table["n"] - table["wins_a"]).astype(np.int64)
     table["p_left"] = table["rate"]
-    table["delta_pct"] = np.round(100 * table["delta"]).astype(np.int64)
+    # printed values round half up (0.45745 -> 0.4575); integer arithmetic avoids float ties
+    wins, n = table["wins_a"].astype(np.int64), table["n"].astype(np.int64)
+    table["p_left_4dp"] = ((20000 * wins + n) // (2 * n)) / 10000
+    table["delta_pct"] = ((200 * wins - 100 * n + n) // (2 * n)).astype(np.int64)
     table["se"] = np.sqrt(table["rate"] * (1 - table["rate"]) / table["n"])
     table["two_se"] = 2 * table["se"]
     table["wald_low"] = table["rate"] - table["two_se"]
     table["wald_high"] = table["rate"] + table["two_se"]
     columns = [
         "panel", "label", "group_a", "group_b", "aggregate_method", "wins_left", "wins_right",
-        "n", "p_left", "rate", "delta", "delta_pct", "se", "two_se", "wald_low", "wald_high",
+        "n", "p_left", "p_left_4dp", "rate", "delta", "delta_pct", "se", "two_se",
+        "wald_low", "wald_high",
         "ci_low", "ci_high", "ci_method", "p_value", "p_holm", "p_bh", "p_adjusted",
         "correction", "reject",
     ]  # fmt: skip

@@ -31,7 +31,8 @@ _SRGB_TO_XYZ = np.array(
      [0.0193339, 0.1191920, 0.9503041]]
 )  # fmt: skip
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
-_SKIN_FRACTION = 0.5  # central share of the face box (per side) taken as skin: avoids hair/background
+# central share (per side) of the face box taken as skin: keeps hair and background out
+_SKIN_FRACTION = 0.5
 _MSG_IMAGE = "covariates need a uint8 RGB array of shape (H, W, 3), got dtype {dtype} shape {shape}"
 
 

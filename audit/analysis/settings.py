@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 CI_METHODS = ("wilson", "beta", "wald2se")
 CORRECTIONS = ("holm", "fdr_bh")
 CLUSTERS = ("image_a", "both")
-POWER_METHODS = ("exact", "normal")
 
 
 @dataclass
@@ -35,7 +34,6 @@ class AnalysisConfig:
     cluster: str = "image_a"
     power_deltas: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1])
     power: float = 0.8
-    power_method: str = "exact"
     # analyse the same-group "baseline" design as a pure position test
     position_baseline: bool = True
 
@@ -45,7 +43,6 @@ class AnalysisConfig:
         _check_choice("ci_method", self.ci_method, CI_METHODS)
         _check_choice("correction", self.correction, CORRECTIONS)
         _check_choice("cluster", self.cluster, CLUSTERS)
-        _check_choice("power_method", self.power_method, POWER_METHODS)
         if self.counts_iterations < 1:
             raise ValueError(
                 f"analysis.counts_iterations must be >= 1, got {self.counts_iterations}"

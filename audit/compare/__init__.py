@@ -1,0 +1,1 @@
+"""Comparisons: seeded trial plans, composites, the trial runner, policies and records."""

@@ -69,7 +69,8 @@ def scaled_size(width: int, height: int, *, scaling: str, fixed_height: int,
             return width, height
         f = max_side / side
         return max(1, round(width * f)), max(1, round(height * f))
-    raise ValueError(f"compare.layout.scaling must be none, fixed_height or max_side, got {scaling!r}")
+    raise ValueError(
+        f"compare.layout.scaling must be none, fixed_height or max_side, got {scaling!r}")
 
 
 def scale_image(rgb: npt.NDArray[np.uint8], layout: LayoutConfig) -> npt.NDArray[np.uint8]:

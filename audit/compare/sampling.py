@@ -146,7 +146,7 @@ def plan_counterfactual(
     counterbalance: bool = True,
     first_trial: int = 0,
 ) -> list[Job]:
-    """The same portrait in two tones, for every pair of tones.
+    """Plan the same portrait in two tones, for every pair of tones.
 
     Parameters
     ----------
@@ -161,7 +161,8 @@ def plan_counterfactual(
     if not portraits:
         raise ValueError(
             "counterfactual design needs portraits rendered in every tone of "
-            f"{list(tones)}; none found (use data=synthetic with data.synthetic.counterfactual=true)"
+            f"{list(tones)}; none found "
+            "(use data=synthetic with data.synthetic.counterfactual=true)"
         )
     jobs: list[Job] = []
     trial = first_trial
@@ -189,7 +190,7 @@ def plan_counterfactual_kway(
     seed: int,
     first_trial: int = 0,
 ) -> list[Job]:
-    """The same portrait in every tone in one composite; tone positions permuted per trial."""
+    """Plan the same portrait in every tone in one composite, tone positions permuted."""
     portraits = sorted(p for p, r in renders.items() if all(t in r for t in tones))
     if not portraits:
         raise ValueError(f"no portrait is rendered in every tone of {list(tones)}")

@@ -58,7 +58,7 @@ class MapCache:
         return self.folder / key[:2] / f"{key}.npz"
 
     def get(self, key: str) -> ImageScore | None:
-        """The cached output, or ``None`` (a corrupt entry counts as a miss)."""
+        """Return the cached output, or ``None`` (a corrupt entry counts as a miss)."""
         path = self._path(key)
         if not path.is_file():
             self.misses += 1

@@ -63,8 +63,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _relative(path: str | None, root: Path) -> str | None:
-    if not path:
+def _relative(path: object, root: Path) -> str | None:
+    if not isinstance(path, str) or not path:
         return None
     p = Path(path)
     try:
@@ -149,7 +149,8 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
     table_path = resolve_path(root, config.table)
     previous = None
     if table_path.is_file():
-        previous = pd.read_parquet(table_path, columns=["qid", "sha256", "n_bytes"])
+        previous = pd.read_parquet(
+            table_path, columns=["qid", "sha256", "n_bytes", "status", "reason", "sha1"])
     merged = people.merge(info, on="image_file", how="left")
     downloads = download_images(
         merged, resolve_path(root, config.images_dir), session_factory=session_factory,

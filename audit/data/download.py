@@ -44,6 +44,8 @@ RASTER_MIME = {
 }
 _SAFE_EXT = {"jpg", "jpeg", "png", "gif", "webp", "tif", "tiff", "bmp"}
 _QID_RE = re.compile(r"^Q[1-9]\d*$")
+#: Exclusions that a rerun would reach again for the same file version.
+_FINAL = ("non_raster", "too_many_pixels")
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,10 @@ def _download_one(
     if job.original and job.file_bytes is not None and job.file_bytes > config.max_bytes:
         return _row(job, "too_large",
                     f"{job.file_bytes} bytes exceeds data.download.max_bytes={config.max_bytes}")
+    if (previous and previous.get("status") in _FINAL and job.sha1
+            and previous.get("sha1") == job.sha1):
+        # Same file version as last time, already judged unusable: do not fetch it again.
+        return _row(job, previous["status"], previous.get("reason"))
     if job.original and job.pixels is not None and job.pixels > config.max_pixels:
         return _row(job, "too_many_pixels",
                     f"{job.pixels} pixels exceeds data.download.max_pixels={config.max_pixels}")
@@ -227,8 +233,9 @@ def download_images(
     config : DownloadConfig
         Bounds, concurrency, timeout, progress bar, scaling (``width``).
     previous : pd.DataFrame | None
-        An earlier download table (``qid, sha256, n_bytes``): lets scaled files, which have
-        no Commons checksum, be recognised as complete.
+        An earlier table (``qid, sha256, n_bytes, status, reason, sha1``): lets scaled files,
+        which have no Commons checksum, be recognised as complete, and files already found
+        unusable (same Commons SHA-1) be skipped.
 
     Returns
     -------
@@ -240,7 +247,7 @@ def download_images(
     images_dir.mkdir(parents=True, exist_ok=True)
     prev = {}
     if previous is not None and len(previous):
-        prev = previous.set_index("qid")[["sha256", "n_bytes"]].to_dict("index")
+        prev = previous.set_index("qid").to_dict("index")
     jobs = []
     for rec in people.to_dict("records"):
         width, height = rec.get("file_width"), rec.get("file_height")

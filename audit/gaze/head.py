@@ -68,6 +68,46 @@ def _count_true(s: pd.Series) -> tuple[int, int]:
     return int(vals.sum()), int(vals.size)
 
 
+def _crop_columns(per_image: pd.DataFrame) -> dict[float, str]:
+    pattern = re.compile(re.escape(CROP_PREFIX) + r"(.+)$")
+    found = {}
+    for col in per_image.columns:
+        m = pattern.match(str(col))
+        if m:
+            found[float(m.group(1))] = str(col)
+    return found
+
+
+def gaze_long(per_image: pd.DataFrame, *, group: str = "gender") -> pd.DataFrame:
+    """Reshape the wide per-image table to one row per image and aspect ratio.
+
+    Parameters
+    ----------
+    per_image : DataFrame
+        As for :func:`summarize_gaze`; other columns (e.g. ``id``) are carried along.
+    group : str, default "gender"
+        Column holding the group label; renamed to ``group`` in the output.
+
+    Returns
+    -------
+    DataFrame
+        The carried columns plus ``group, aspect_ratio, point_on_head, crop_contains_head``
+        (the input of :func:`audit.analysis.gaze_shares.compute_gaze_shares`).
+    """
+    for col in (group, "point_on_head"):
+        if col not in per_image.columns:
+            raise KeyError(_MSG_COLUMN.format(col=col, cols=list(per_image.columns)))
+    crops = _crop_columns(per_image)
+    keep = [c for c in per_image.columns if c not in crops.values()]
+    frames = [
+        per_image[keep].assign(aspect_ratio=ar, crop_contains_head=per_image[col])
+        for ar, col in sorted(crops.items())
+    ]
+    out = pd.concat(frames, ignore_index=True) if frames else per_image[keep].assign(
+        aspect_ratio=np.nan, crop_contains_head=None)
+    return out.rename(columns={group: "group"}) if group != "group" else out
+
+
 def summarize_gaze(
     per_image: pd.DataFrame, *, group: str = "gender", alpha: float = 0.05
 ) -> pd.DataFrame:
@@ -97,12 +137,7 @@ def summarize_gaze(
             raise KeyError(_MSG_COLUMN.format(col=col, cols=list(per_image.columns)))
     if not 0 < alpha < 1:
         raise ValueError(_MSG_ALPHA.format(alpha=alpha))
-    pattern = re.compile(re.escape(CROP_PREFIX) + r"(.+)$")
-    crop_cols = {}
-    for col in per_image.columns:
-        m = pattern.match(str(col))
-        if m:
-            crop_cols[float(m.group(1))] = col
+    crop_cols = _crop_columns(per_image)
     rows = []
     for g, sub in per_image.groupby(group, sort=True):
         k_point, n_face = _count_true(sub["point_on_head"])

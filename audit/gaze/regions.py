@@ -143,13 +143,17 @@ def salient_mask(
         raise ValueError(_MSG_Q.format(q=q))
     small = _quantised_map(s, q, temperature)
     big = np.asarray(
-        Image.fromarray(small, mode="L").resize((w, h), Image.Resampling.NEAREST), dtype=np.uint8
+        Image.fromarray(small).resize((w, h), Image.Resampling.NEAREST), dtype=np.uint8
     )
-    fg = big > otsu_threshold(big)
-    # Grey closing in "reflect" mode = dilation then erosion that never erodes from the image
-    # edge (scikit-image's closing); scipy's binary_closing would, with border_value=0.
-    closed = ndimage.grey_closing(fg.astype(np.uint8), size=(3, 3), mode="reflect")
-    return closed.astype(bool)
+    return close_mask(big > otsu_threshold(big))
+
+
+def close_mask(mask: npt.ArrayLike) -> npt.NDArray[np.bool_]:
+    """Close a boolean mask with a 3×3 square, never eroding from the image edge."""
+    # Grey closing in "reflect" mode = dilation then erosion where the edge pixel stands in for
+    # the outside (scikit-image's closing); scipy's binary_closing erodes edge pixels instead.
+    m = np.asarray(mask, dtype=bool).astype(np.uint8)
+    return ndimage.grey_closing(m, size=(3, 3), mode="reflect").astype(bool)
 
 
 def label_regions(mask: npt.ArrayLike) -> list[Region]:
@@ -247,7 +251,7 @@ def select_male_gaze_images(
     DataFrame
         Every image of the table, one row each: ``id, group, rank`` (position in the group's
         shuffled walk), ``aspect`` (H / W, NaN if never looked at), ``n_regions`` (NaN if not
-        computed), ``selected`` (bool) and ``reason`` (None when selected, else one of
+        computed), ``selected`` (bool) and ``reason`` (missing when selected, else one of
         ``not_jpeg, too_wide, few_regions, not_reached``). Sorted by group then rank.
     """
     needed = ["id", group] + ([path_col] if jpeg_only else [])

@@ -107,7 +107,7 @@ def _photo(item: ReviewItem) -> Image.Image:
         raise ValueError(_MSG_RGB.format(id=item.id, dtype=rgb.dtype, shape=rgb.shape))
     h, w = rgb.shape[:2]
     s = min(1.0, MAX_SIDE / max(h, w))
-    img = Image.fromarray(rgb, mode="RGB")
+    img = Image.fromarray(rgb)
     if s < 1.0:
         img = img.resize((max(1, round(w * s)), max(1, round(h * s))), Image.Resampling.LANCZOS)
     draw = ImageDraw.Draw(img)
@@ -139,7 +139,7 @@ def _heat(item: ReviewItem) -> Image.Image:
     # Black -> red -> yellow -> white ramp: readable without a colour-map dependency.
     rgb = np.stack([np.clip(3 * norm, 0, 1), np.clip(3 * norm - 1, 0, 1),
                     np.clip(3 * norm - 2, 0, 1)], axis=-1)
-    return Image.fromarray(np.round(rgb * 255).astype(np.uint8), mode="RGB")
+    return Image.fromarray(np.round(rgb * 255).astype(np.uint8))
 
 
 _CSS = """

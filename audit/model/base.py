@@ -148,7 +148,7 @@ class SaliencyModel(ABC):
         """
 
     def describe(self) -> dict[str, object]:
-        """What goes into the run manifest about this model."""
+        """Return what the run manifest records about this model."""
         return {"name": self.name, "weights_sha256": self.weights_sha256,
                 "device": str(self.device), "batch_size": self.batch_size}
 

@@ -18,6 +18,8 @@ from audit.model.luminance import pool_to_grid, restore_pixels
 
 #: ITU-R BT.601 luma weights for R, G, B.
 _LUMA = (0.299, 0.587, 0.114)
+#: Amplitude floor, relative to the mean amplitude, added before the log.
+_AMP_FLOOR = 1e-3
 _MSG_POSITIVE = "model.{key} must be {what}, got {value!r}"
 
 
@@ -103,9 +105,13 @@ class SpectralResidual(SaliencyModel):
         small = F.interpolate(gray, size=small_size, mode="area")
 
         spectrum = torch.fft.fft2(small)
-        log_amp = torch.log(spectrum.abs() + 1e-8)
+        amp = spectrum.abs()
+        # Synthetic images have exact spectral zeros; a floor relative to the spectrum keeps
+        # their log from dominating the residual (without it a lone square is missed).
+        log_amp = torch.log(amp + _AMP_FLOOR * amp.mean(dim=(2, 3), keepdim=True) + 1e-12)
         p = self.avg_size // 2
-        local = F.avg_pool2d(F.pad(log_amp, (p, p, p, p), mode="replicate"), self.avg_size, 1)
+        # The spectrum is periodic, so its local average wraps around.
+        local = F.avg_pool2d(F.pad(log_amp, (p, p, p, p), mode="circular"), self.avg_size, 1)
         residual = torch.exp(log_amp - local) * torch.exp(1j * torch.angle(spectrum))
         sal = torch.fft.ifft2(residual).abs() ** 2
         sal = _blur(sal.float(), self.blur_sigma)

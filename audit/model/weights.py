@@ -69,6 +69,7 @@ def resolve_weights(
     sha256: str = PINNED_SHA256,
     download: bool = True,
     timeout: float = 60.0,
+    retries: int = 3,
     progress: bool = True,
 ) -> Path:
     """Return a verified path to the FastGaze weights.
@@ -87,6 +88,8 @@ def resolve_weights(
         Allow the download step.
     timeout : float
         Per-request timeout of the download, in seconds.
+    retries : int
+        Retries of the download request (exponential back-off).
     progress : bool
         Show a tqdm bar while downloading.
 
@@ -138,7 +141,7 @@ def resolve_weights(
 
     session = make_session(
         user_agent=f"cropaudit/{__version__} (FastGaze weights download) python-requests",
-        total_retries=3, backoff_factor=1.0,
+        total_retries=retries, backoff_factor=1.0,
     )
     try:
         with session:

@@ -14,8 +14,7 @@ WEIGHTS_ENV = "AUDIT_FASTGAZE_WEIGHTS"
 def _env_path(var: str, what: str) -> Path:
     value = os.environ.get(var)
     if not value:
-        pytest.skip(f"set {var} to {what} to run this test "
-                    f"(CI: {var}=../shared/{'golden' if var == GOLDEN_ENV else 'models/fastgaze.vxm'})")
+        pytest.skip(f"set {var} to {what} to run this test")
     path = Path(value)
     if not path.exists():
         pytest.skip(f"{var}={value} does not exist; point it at {what}")
@@ -25,13 +24,13 @@ def _env_path(var: str, what: str) -> Path:
 @pytest.fixture(scope="session")
 def golden_dir() -> Path:
     """Folder with the golden cases (``NAME.json`` + input image), from AUDIT_GOLDEN_DIR."""
-    return _env_path(GOLDEN_ENV, "the golden folder (e.g. ../shared/golden)")
+    return _env_path(GOLDEN_ENV, "the golden folder (CI: ../shared/golden)")
 
 
 @pytest.fixture(scope="session")
 def fastgaze_weights() -> Path:
     """Path of fastgaze.vxm, from AUDIT_FASTGAZE_WEIGHTS."""
-    return _env_path(WEIGHTS_ENV, "the fastgaze.vxm weights file (e.g. ../shared/models/fastgaze.vxm)")
+    return _env_path(WEIGHTS_ENV, "the weights file (CI: ../shared/models/fastgaze.vxm)")
 
 
 @pytest.fixture(scope="session")

@@ -87,13 +87,17 @@ def test_tensor_means_round_trip() -> None:
                                                     30 - CHANNEL_MEANS[2]])
 
 
-def test_spectral_residual_finds_an_odd_patch() -> None:
-    pixels = np.full((240, 320, 3), 128, np.uint8)
-    pixels[80:96, 192:208] = 255  # one bright patch in cell (5, 12)
+@pytest.mark.parametrize("noise", [0.0, 10.0])
+@pytest.mark.parametrize("cell", [(5, 12), (2, 3), (0, 0), (14, 19)])
+def test_spectral_residual_finds_a_lone_bright_square(cell: tuple[int, int], noise: float) -> None:
+    rng = np.random.default_rng(5)
+    pixels = np.clip(128 + rng.normal(0, noise, (240, 320, 3)), 0, 255).astype(np.uint8)
+    r, c = cell
+    pixels[16 * r:16 * r + 16, 16 * c:16 * c + 16] = 255
     smap = SpectralResidual(device="cpu").predict([Prepared(pixels, (320, 240))])[0]
-    r, c = salient_cell(smap.scores)
-    assert abs(r - 5) <= 1 and abs(c - 12) <= 1
-    assert smap.scores.max() <= 1.0 + 1e-6 and smap.scores.min() >= 0.0
+    assert salient_cell(smap.scores) == cell
+    assert 0.5 < smap.scores.max() <= 1.0  # cell means of a map scaled to peak 1
+    assert smap.scores.min() >= 0.0
 
 
 def test_spectral_residual_on_a_flat_image_is_zero() -> None:
@@ -116,3 +120,16 @@ def test_spectral_residual_is_deterministic() -> None:
 def test_spectral_residual_rejects_bad_settings(key: str, value: float) -> None:
     with pytest.raises(ValueError, match=f"model.{key} must be"):
         SpectralResidual(device="cpu", **{key: value})
+
+
+@pytest.mark.parametrize("option", ["center_bias", "spectral_residual", "luminance"])
+def test_model_yaml_builds_the_model(option: str) -> None:
+    from pathlib import Path
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "model" / f"{option}.yaml"
+    model = instantiate(OmegaConf.load(conf), device="cpu")
+    assert model.name == option
+    assert model.describe()["device"] == "cpu"

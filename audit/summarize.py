@@ -1,0 +1,126 @@
+"""Combine the win-rate tables of a multirun into one summary table and chart.
+
+``python -m audit.summarize RESULTS_DIR``: finds every run folder below RESULTS_DIR (one with
+``.hydra/overrides.yaml`` and ``tables/win_rates.csv``), stacks their win rates with the run's
+override string as a column, and writes ``summary.csv``, ``summary.parquet`` and
+``summary.png`` into RESULTS_DIR. Plain argparse: no Hydra needed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from matplotlib.figure import Figure
+
+from audit.analysis.aggregates import pair_labels
+from audit.plots.style import PARITY_COLOR, new_figure, palette, save_figure, theme
+
+log = logging.getLogger(__name__)
+
+OVERRIDES_FILE = Path(".hydra") / "overrides.yaml"
+WIN_RATES_FILE = Path("tables") / "win_rates.csv"
+_MSG_NOTHING = (
+    "no run folders under {root}: expected sub-folders holding both {overrides} and "
+    "{win_rates} (written by `python -m audit.run -m ...`)"
+)
+_MSG_NOT_DIR = "results directory {root} does not exist or is not a directory"
+
+
+def find_runs(results_dir: Path) -> list[Path]:
+    """Run folders below ``results_dir`` (sorted), each with overrides and a win-rate table."""
+    found = {p.parent.parent for p in Path(results_dir).rglob(str(OVERRIDES_FILE))}
+    return sorted(run for run in found if (run / WIN_RATES_FILE).is_file())
+
+
+def read_overrides(run_dir: Path) -> str:
+    """Return the run's Hydra overrides joined with commas (``"(none)"`` when empty)."""
+    values = yaml.safe_load((run_dir / OVERRIDES_FILE).read_text(encoding="utf-8")) or []
+    return ",".join(str(v) for v in values) or "(none)"
+
+
+def summarize_runs(results_dir: Path) -> pd.DataFrame:
+    """Stack the win-rate tables of every run below ``results_dir``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``overrides``, ``run_dir`` (relative to ``results_dir``), then the win-rate columns.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``results_dir`` is missing or holds no run folder.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(_MSG_NOT_DIR.format(root=root))
+    runs = find_runs(root)
+    if not runs:
+        raise FileNotFoundError(_MSG_NOTHING.format(root=root, overrides=OVERRIDES_FILE,
+                                                    win_rates=WIN_RATES_FILE))  # fmt: skip
+    parts = []
+    for run in runs:
+        table = pd.read_csv(run / WIN_RATES_FILE)
+        table.insert(0, "run_dir", run.relative_to(root).as_posix())
+        table.insert(0, "overrides", read_overrides(run))
+        parts.append(table)
+    log.info("combined %d runs from %s", len(runs), root)
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_summary(summary: pd.DataFrame, *, context: str = "paper") -> Figure:
+    """Draw grouped bars of the win rate per pair, one colour per run (override string)."""
+    pairs = summary[["group_a", "group_b"]].drop_duplicates().reset_index(drop=True)
+    runs = list(dict.fromkeys(summary["overrides"]))
+    width = 0.8 / len(runs)
+    with theme(context):
+        fig, ax = new_figure(figsize=(2.0 + 1.3 * len(pairs), 4.0))
+        for i, (run, colour) in enumerate(zip(runs, palette(len(runs)), strict=True)):
+            sub = pairs.merge(summary[summary["overrides"] == run], how="left",
+                              on=["group_a", "group_b"])  # fmt: skip
+            x = np.arange(len(pairs)) + (i - (len(runs) - 1) / 2) * width
+            rate = sub["rate"].to_numpy(dtype=float)
+            ax.bar(x, rate, width=width, color=colour, label=run)
+            if {"ci_low", "ci_high"} <= set(sub.columns):
+                ax.errorbar(x, rate, yerr=[rate - sub["ci_low"], sub["ci_high"] - rate],
+                            fmt="none", ecolor="black", capsize=2, linewidth=1)  # fmt: skip
+        ax.axhline(0.5, color=PARITY_COLOR, linestyle="--", linewidth=1, label="parity")
+        ax.set_xticks(np.arange(len(pairs)), pair_labels(pairs["group_a"], pairs["group_b"]),
+                      rotation=30, ha="right")  # fmt: skip
+        ax.set_ylabel("share won by first-named group")
+        ax.legend(fontsize="x-small")
+    return fig
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    parser = argparse.ArgumentParser(
+        prog="python -m audit.summarize",
+        description="Combine the win-rate tables of a multirun folder into one summary.",
+    )
+    parser.add_argument(
+        "results_dir", type=Path, help="multirun folder (e.g. results/NAME/multirun_TS)"
+    )
+    parser.add_argument("--dpi", type=int, default=150, help="resolution of summary.png")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        summary = summarize_runs(args.results_dir)
+    except FileNotFoundError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    root = args.results_dir
+    summary.to_csv(root / "summary.csv", index=False)
+    summary.to_parquet(root / "summary.parquet", index=False)
+    save_figure(plot_summary(summary), root / "summary", formats=("png",), dpi=args.dpi)
+    log.info("wrote summary.csv, summary.parquet, summary.png to %s", root)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from audit.analysis.counts import paper_table, parse_counts_file, parse_counts_lines, parse_literal
+
+# The six 'wiki_no_scaling_intersect' / 10000 lines of twitter_results.txt, verbatim numbers,
+# so the arithmetic is tested even without AUDIT_REFERENCE_DIR.
+PAPER_LINES = [
+    "{'group_name_list': (('black', 'female'), ('black', 'male')), 'stats': array([5695., 4305.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+    "{'group_name_list': (('black', 'female'), ('white', 'female')), 'stats': array([4336., 5664.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+    "{'group_name_list': (('black', 'female'), ('white', 'male')), 'stats': array([5547., 4453.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+    "{'group_name_list': (('black', 'male'), ('white', 'female')), 'stats': array([3648., 6352.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+    "{'group_name_list': (('black', 'male'), ('white', 'male')), 'stats': array([4767., 5233.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+    "{'group_name_list': (('white', 'female'), ('white', 'male')), 'stats': array([6171., 3829.]), 'num_iterations': 10000, 'setting': 'wiki_no_scaling_intersect'}",  # noqa: E501
+]
+PUBLISHED = {
+    "BF↔WF": (0.4336, -7), "BM↔WM": (0.4767, -2), "BF↔BM": (0.5695, 7), "WF↔WM": (0.6171, 12),
+    "BF↔WM": (0.5547, 5), "BM↔WF": (0.3648, -14), "B↔W": (0.4575, -4), "F↔M": (0.5804, 8),
+}
+
+
+def _check_published(table: pd.DataFrame) -> None:
+    rows = table.set_index("label")
+    for label, (p_left, delta_pct) in PUBLISHED.items():
+        assert rows.loc[label, "p_left_4dp"] == p_left, label
+        assert rows.loc[label, "p_left"] == pytest.approx(p_left, abs=5e-5), label
+        assert rows.loc[label, "delta_pct"] == delta_pct, label
+    assert (rows.loc["B↔W", "n"], rows.loc["B↔W", "wins_left"]) == (40000, 18298)
+    assert (rows.loc["F↔M", "n"], rows.loc["F↔M", "wins_left"]) == (30000, 17413)
+    assert rows.loc["F↔M (all pairs)", "n"] == 40000
+    assert rows.loc["F↔M (all pairs)", "wins_left"] == 5695 + 6171 + 5547 + 6352
+    assert list(table["panel"][:6]) == ["Race", "Race", "Gender", "Gender", "Cross", "Cross"]
+    assert rows.loc["BF↔WF", "two_se"] == pytest.approx(2 * (0.4336 * 0.5664 / 10000) ** 0.5)
+    assert rows.loc["BF↔WF", "ci_low"] == pytest.approx(0.423914, abs=1e-6)  # Wilson
+    assert (table["p_holm"][:6] < 1e-5).all()
+
+
+def test_embedded_counts_give_the_published_table():
+    counts = parse_counts_lines(PAPER_LINES)
+    assert counts["group_a"].tolist()[0] == "black_female"
+    _check_published(paper_table(counts))
+
+
+def test_reference_file_gives_the_published_table():
+    ref = os.environ.get("AUDIT_REFERENCE_DIR")
+    if not ref:
+        pytest.skip("set AUDIT_REFERENCE_DIR (e.g. ../shared/reference) to test the authors' file")
+    counts = parse_counts_file(Path(ref) / "twitter_results.txt")
+    assert len(counts) == 42
+    together = counts[(counts["n_groups"] == 4) & (counts["num_iterations"] == 5000)].iloc[0]
+    assert together["stats"] == [1205.0, 923.0, 1756.0, 1116.0]
+    _check_published(paper_table(counts))
+
+
+@pytest.mark.parametrize("text", [
+    "__import__('os')",
+    "__import__('os').system('true')",
+    "{'stats': array([1., 2.]).sum()}",
+    "{'a': open('x')}",
+    "{'a': (lambda: 1)()}",
+    "{'a': [x for x in (1, 2)]}",
+    "{'a': os.system}",
+    "{'a': array([1.], dtype=object)}",
+    "{'a': 1 + 2}",
+    "{**{'a': 1}}",
+    "{'a': array([\"__import__('os')\"])}",
+])
+def test_safe_parser_rejects_code(text):
+    with pytest.raises(ValueError, match="refusing|not a Python literal"):
+        parse_literal(text, where="t.txt:1")
+
+
+def test_safe_parser_accepts_literals_and_negative_numbers():
+    value = parse_literal("{'k': dict_keys([('a', 'b')]), 'v': [-1, +2.5, None, True]}")
+    assert value == {"k": (("a", "b"),), "v": [-1, 2.5, None, True]}
+
+
+def test_counts_line_without_required_keys_names_the_line():
+    with pytest.raises(ValueError, match=r"x.txt:2: a counts line needs keys"):
+        parse_counts_lines(["", "{'stats': array([1., 2.])}"], source="x.txt")
+
+
+def test_missing_setting_lists_what_is_available():
+    counts = parse_counts_lines(PAPER_LINES)
+    with pytest.raises(ValueError, match="wiki_no_scaling_intersect', 10000"):
+        paper_table(counts, setting="nope")

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+
+from audit.analysis.position import compute_position_baseline, compute_position_effect
+
+
+def test_baseline_share_of_first_slot_with_exact_test(make_records):
+    recs = make_records({("black_female", "black_female"): (30, 20, 10, 0)})
+    table = compute_position_baseline(recs)
+    overall = table[table["scope"] == "all"].iloc[0]
+    # order 0: A first wins 20/30 -> first slot 20; order 1: A (second) wins 10 -> first 20
+    assert (overall["n"], overall["wins_first"]) == (60, 40)
+    assert overall["p_value"] == pytest.approx(binomtest(40, 60).pvalue)
+    assert overall["ci_low"] < 2 / 3 < overall["ci_high"]
+
+
+def test_paired_position_estimate_counts_discordant_trials(make_records):
+    # pair 1, 40 trials: A wins first in trials 0-29, wins second in 0-9 -> trials 10-29 the
+    # first slot won both orders (20); 0-9 and 30-39 one image won both (concordant).
+    # pair 2, 20 trials: A wins first in 0-4, second in 0-14 -> trials 5-14 second slot won both.
+    recs = make_records({
+        ("black_female", "white_male"): (40, 30, 10, 0),
+        ("black_male", "white_female"): (20, 5, 15, 0),
+    })
+    table = compute_position_effect(recs).set_index("source")
+    paired = table.loc["counterbalanced_paired"]
+    assert (paired["n"], paired["wins_first"]) == (30, 20)
+    assert paired["odds_ratio"] == pytest.approx(2.0)
+    assert paired["p_value"] == pytest.approx(binomtest(20, 30).pvalue)
+    marginal = table.loc["counterbalanced_marginal"]
+    assert (marginal["n"], marginal["wins_first"]) == (120, 60 + 10)
+
+
+def test_no_cross_group_rows_give_empty_table(make_records):
+    recs = make_records({("x", "x"): (3, 1, 1, 0)})
+    assert compute_position_effect(recs).empty
+    assert isinstance(compute_position_baseline(pd.DataFrame(
+        {"group_a": [], "group_b": [], "outcome": []})), pd.DataFrame)
