@@ -51,6 +51,8 @@ def build_manifest(settings: Any, *, model: Any, people: Any, output_dir: Path,
     """Assemble the manifest dictionary (written as ``manifest.json``)."""
     import torch
 
+    extra = dict(extra or {})
+    data_sha256 = extra.pop("data_sha256", None)
     model_info: dict[str, Any] = {"name": None}
     if model is not None:
         model_info = dict(model.describe())
@@ -72,10 +74,10 @@ def build_manifest(settings: Any, *, model: Any, people: Any, output_dir: Path,
         "model": model_info,
         "data": None if people is None else {
             "source": people.source, "synthetic": people.synthetic,
-            "n_images": int(len(people.table)), "provenance": people.provenance},
+            "n_images": int(len(people.table)), "provenance": people.provenance,
+            "sha256": data_sha256},
         "settings": {"compare": dataclasses.asdict(settings.compare),
                      "analysis": dataclasses.asdict(settings.analysis)},
     }
-    if extra:
-        manifest.update(extra)
+    manifest.update(extra)
     return manifest

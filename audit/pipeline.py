@@ -34,7 +34,7 @@ from audit.compare.store import ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
 from audit.data.table import group_labels, require_group_columns
-from audit.io import Checkpoints, project_root
+from audit.io import Checkpoints, project_root, sha256_frame
 from audit.manifest import build_manifest
 from audit.model.base import SaliencyModel
 
@@ -51,6 +51,7 @@ class RunResult:
     figures: list[str] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)
+    analysis: Any = None
 
 
 def _resolve(root: Path, path: str) -> Path:
@@ -102,6 +103,13 @@ def groups_table(table: pd.DataFrame, group_by: list[str], order: list[str]) -> 
     return out
 
 
+def data_fingerprint(people: PeopleTable) -> str:
+    """SHA-256 of the images a run can draw: ids, file hashes and every label column."""
+    cols = [c for c in people.table.columns if c != "image_path"]
+    frame = people.table[cols].astype(str).sort_values("id", kind="stable")
+    return sha256_frame(frame)
+
+
 def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable,
                 design: str) -> str:
     """Hash of everything that shapes the records (not analysis or plots options)."""
@@ -111,7 +119,7 @@ def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable
     spec = {"design": design, "seed": settings.seed, "compare": compare,
             "model": {"name": model.name, "weights": model.weights_sha256,
                       "params": getattr(model, "cache_params", None)},
-            "people": people.provenance.get("table_sha256") or people.provenance}
+            "people": data_fingerprint(people)}
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -250,8 +258,9 @@ def run(
     analyse(settings, result, context, people=people, model=model, root=root)
     manifest = build_manifest(settings, model=model, people=people, output_dir=out,
                               started=started, extra={
-                                  k: context[k] for k in ("checkpoints", "store", "cache")
-                                  if k in context})
+                                  "data_sha256": data_fingerprint(people) if people else None,
+                                  **{k: context[k] for k in ("checkpoints", "store", "cache")
+                                     if k in context}})
     result.manifest = manifest
     finish_run(settings, result, people=people, model=model, config_yaml=config_yaml,
                overrides=overrides or [], command=command)

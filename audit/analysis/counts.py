@@ -25,6 +25,7 @@ from audit.analysis.aggregates import (
     pair_labels,
 )
 from audit.analysis.win_rates import CiMethod, Correction, add_rate_statistics
+from audit.pinned import PinnedFile, resolve_pinned
 
 log = logging.getLogger(__name__)
 
@@ -311,3 +312,32 @@ def paper_table(
     ]  # fmt: skip
     log.info("paper table: %d pairs, %d aggregates", len(pair_rows), len(table) - len(pair_rows))
     return table[columns]
+
+
+#: The authors' raw counts (their ``data/results.txt``), pinned to the commit the study cites.
+COUNTS_FILE = PinnedFile(
+    what="the authors' counts file",
+    file_name="twitter_results.txt",
+    url=("https://raw.githubusercontent.com/twitter-research/image-crop-analysis/"
+         "d66ad3bb3881fdbd12a27e04c3e57cc8fd772dd1/data/results.txt"),
+    sha256="dc21ff997b7d4e137ff2164dc7b1c935e23cdc18cb0c34f54b6459fc29d3674e",
+    env_var="AUDIT_COUNTS_FILE",
+    config_key="analysis.counts_file",
+    max_bytes=1_000_000,
+)
+
+
+def resolve_counts_file(explicit: str | Path | None = None, *, download: bool = True) -> Path:
+    """Return a local copy of the counts file: ``explicit``, ``$AUDIT_COUNTS_FILE``, cache, URL.
+
+    An explicit file is used as given (any counts file in the authors' format); only the
+    environment, cache and download candidates are held to the pinned SHA-256.
+    """
+    if explicit is not None and str(explicit) != "":
+        path = Path(explicit).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"analysis.counts_file={path} does not exist; give the path of a counts file "
+                "in the authors' format, or null to use the pinned copy of theirs")
+        return path
+    return resolve_pinned(COUNTS_FILE, None, download=download)

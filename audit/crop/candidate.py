@@ -90,16 +90,40 @@ def candidate_crops(
         # The external program resizes by itself; it must see the source, not our pixels.
         smap = model.predict_file(image) if is_path else model.predict_array(np.asarray(image))
 
+    symmetric = is_symmetric(prepared.pixels)
+    point, crops = place_crops(smap, symmetric=symmetric, aspect_ratios=aspect_ratios)
+    log.debug("salient point %s, symmetric=%s, %d crops", point, symmetric, len(crops))
+    return CropResult(point=point, crops=crops, symmetric=symmetric, smap=smap)
+
+
+def place_crops(
+    smap: SaliencyMap, *, symmetric: bool, aspect_ratios: Sequence[float] | None = None
+) -> tuple[Point, list[tuple[float, Box]]]:
+    """Salient point and one crop per aspect ratio, given a map and the symmetry verdict.
+
+    Parameters
+    ----------
+    smap : SaliencyMap
+        The model's grid for the image.
+    symmetric : bool
+        Result of :func:`~audit.crop.rules.is_symmetric` on the resized image.
+    aspect_ratios : sequence of float | None
+        Crop height / width ratios; ``None`` gives the program's defaults.
+
+    Returns
+    -------
+    point : Point
+        The salient point (the argmax cell, as printed by the program).
+    crops : list of (float, Box)
+        ``(aspect_ratio, box)`` per ratio, in order.
+    """
     width, height = smap.image_size
     point = salient_point(smap)
-    symmetric = is_symmetric(prepared.pixels)
     # Symmetric images are cropped around the horizontal centre; the printed point stays put.
     anchor = Point(int(0.5 * width), point.y) if symmetric else point
     ratios = list(aspect_ratios) if aspect_ratios is not None else default_aspect_ratios(
         width, height)
-    crops = [(float(ar), crop_box(width, height, anchor, ar)) for ar in ratios]
-    log.debug("salient point %s, symmetric=%s, %d crops", point, symmetric, len(crops))
-    return CropResult(point=point, crops=crops, symmetric=symmetric, smap=smap)
+    return point, [(float(ar), crop_box(width, height, anchor, ar)) for ar in ratios]
 
 
 def format_g(value: float) -> str:

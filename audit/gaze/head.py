@@ -20,6 +20,12 @@ log = logging.getLogger(__name__)
 
 #: Prefix of the per-aspect-ratio columns; the ratio follows, formatted with ``:g``.
 CROP_PREFIX = "crop_contains_head_"
+#: Columns of :func:`summarize_gaze`, in order.
+SUMMARY_COLUMNS = (
+    "group", "aspect_ratio", "n", "n_no_face", "n_face", "share_point_on_head",
+    "point_on_head_low", "point_on_head_high", "share_crop_contains_head",
+    "crop_contains_head_low", "crop_contains_head_high",
+)
 
 _MSG_COLUMN = "per-image gaze table has no column {col!r}; columns are {cols}"
 _MSG_ALPHA = "alpha must be in (0, 1), got {alpha}"
@@ -78,36 +84,6 @@ def _crop_columns(per_image: pd.DataFrame) -> dict[float, str]:
     return found
 
 
-def gaze_long(per_image: pd.DataFrame, *, group: str = "gender") -> pd.DataFrame:
-    """Reshape the wide per-image table to one row per image and aspect ratio.
-
-    Parameters
-    ----------
-    per_image : DataFrame
-        As for :func:`summarize_gaze`; other columns (e.g. ``id``) are carried along.
-    group : str, default "gender"
-        Column holding the group label; renamed to ``group`` in the output.
-
-    Returns
-    -------
-    DataFrame
-        The carried columns plus ``group, aspect_ratio, point_on_head, crop_contains_head``
-        (the input of :func:`audit.analysis.gaze_shares.compute_gaze_shares`).
-    """
-    for col in (group, "point_on_head"):
-        if col not in per_image.columns:
-            raise KeyError(_MSG_COLUMN.format(col=col, cols=list(per_image.columns)))
-    crops = _crop_columns(per_image)
-    keep = [c for c in per_image.columns if c not in crops.values()]
-    frames = [
-        per_image[keep].assign(aspect_ratio=ar, crop_contains_head=per_image[col])
-        for ar, col in sorted(crops.items())
-    ]
-    out = pd.concat(frames, ignore_index=True) if frames else per_image[keep].assign(
-        aspect_ratio=np.nan, crop_contains_head=None)
-    return out.rename(columns={group: "group"}) if group != "group" else out
-
-
 def summarize_gaze(
     per_image: pd.DataFrame, *, group: str = "gender", alpha: float = 0.05
 ) -> pd.DataFrame:
@@ -153,7 +129,4 @@ def summarize_gaze(
             crop = _share_ci(k_crop, n_crop, alpha)
             rows.append({**base, "aspect_ratio": ar, "share_crop_contains_head": crop[0],
                          "crop_contains_head_low": crop[1], "crop_contains_head_high": crop[2]})
-    cols = ["group", "aspect_ratio", "n", "n_no_face", "n_face", "share_point_on_head",
-            "point_on_head_low", "point_on_head_high", "share_crop_contains_head",
-            "crop_contains_head_low", "crop_contains_head_high"]
-    return pd.DataFrame(rows, columns=cols)
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

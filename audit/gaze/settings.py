@@ -34,6 +34,8 @@ class GazeConfig:
     head_width_factor: float = 1.6  # head width / face width, centred on the face
     head_height_factor: float = 2.0  # head height / face height
     head_shift_up: float = 0.1  # head centre sits this many face heights above the face centre
+    # Human review: the CSV exported from review/index.html of an earlier run, merged back in.
+    review_csv: str | None = None
 
     def __post_init__(self) -> None:
         if not self.min_aspect > 0:

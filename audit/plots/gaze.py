@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from audit.analysis.gaze_shares import GAZE_COLUMNS
 from audit.analysis.validation import require_columns
+from audit.gaze.head import SUMMARY_COLUMNS
 from audit.plots.style import group_palette, new_figure, theme
 
 
@@ -17,7 +17,7 @@ def plot_gaze_shares(table: pd.DataFrame, *, context: str = "paper") -> Figure:
     Parameters
     ----------
     table : pandas.DataFrame
-        From :func:`audit.analysis.gaze_shares.compute_gaze_shares` (``GAZE_COLUMNS``).
+        From :func:`audit.gaze.head.summarize_gaze` (``SUMMARY_COLUMNS``).
     context : str
         Seaborn plotting context.
 
@@ -26,7 +26,8 @@ def plot_gaze_shares(table: pd.DataFrame, *, context: str = "paper") -> Figure:
     matplotlib.figure.Figure
         Axes "salient point on head" and "crop contains head".
     """
-    require_columns(table, [c for c in GAZE_COLUMNS if c != "ci_method"], table="gaze shares")
+    require_columns(table, [c for c in SUMMARY_COLUMNS if not c.startswith("n_")],
+                    table="gaze shares")
     groups = sorted(table["group"].astype(str).unique())
     ratios = sorted(table["aspect_ratio"].unique())
     colours = group_palette(groups)

@@ -1,10 +1,8 @@
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from audit.analysis.gaze_shares import compute_gaze_shares
 from audit.analysis.kway import compute_kway_shares
 from audit.analysis.policies import compute_policy_rates
 from audit.analysis.settings import AnalysisConfig
@@ -39,16 +37,6 @@ def test_policy_rates_are_oriented_with_the_pair():
     assert table.loc["sample", "rate"] == pytest.approx(0.3)
     assert table.loc["topk", "rate"] == 0.0
     assert table.loc["mass", "rate"] == pytest.approx(0.25)
-
-
-def test_gaze_shares_with_intervals():
-    table = pd.DataFrame({"group": ["f"] * 4 + ["m"] * 4, "aspect_ratio": [0.56] * 8,
-                          "point_on_head": [1, 1, 1, 0, 1, 1, 1, 1],
-                          "crop_contains_head": [1, 0, 0, 0, 1, 1, np.nan, 1]})
-    out = compute_gaze_shares(table).set_index("group")
-    assert out.loc["f", "share_point_on_head"] == 0.75
-    assert out.loc["m", "share_crop_contains_head"] == 1.0
-    assert out.loc["m", "crop_contains_head_low"] < 1.0 <= out.loc["m", "crop_contains_head_high"]
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

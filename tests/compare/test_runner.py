@@ -132,7 +132,7 @@ def test_all_groups_records_winner_group_and_slot(images):
                       config=config, progress=False)
     rec = frames[0]
     assert (rec.winner_group == "bright").all()
-    assert all(g[s] == "bright" for g, s in zip(rec.groups, rec.winner_slot))
+    assert all(g[s] == "bright" for g, s in zip(rec.groups, rec.winner_slot, strict=True))
     assert {int(s) for s in rec.winner_slot} == {0, 1}
 
 

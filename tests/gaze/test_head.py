@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from audit.crop.geometry import Box, Point
-from audit.gaze.head import crop_column, gaze_long, gaze_outcomes, summarize_gaze
+from audit.gaze.head import crop_column, gaze_outcomes, summarize_gaze
 
 HEAD = Box(40, 10, 20, 30)
 CROPS = {1.0: Box(30, 0, 50, 50), 0.56: Box(45, 0, 28, 50)}
@@ -77,17 +77,3 @@ def test_summarize_gaze_without_crop_columns_and_all_missing():
 def test_summarize_gaze_names_missing_column():
     with pytest.raises(KeyError, match="no column 'gender'"):
         summarize_gaze(pd.DataFrame({"point_on_head": [True]}))
-
-
-def test_gaze_long_has_one_row_per_image_and_ratio():
-    per_image = pd.DataFrame({
-        "id": ["a", "b"], "gender": ["f", "m"], "point_on_head": [True, None],
-        "crop_contains_head_1": [True, None], "crop_contains_head_0.56": [False, None],
-    })
-    long = gaze_long(per_image)
-    assert list(long.columns) == ["id", "group", "point_on_head", "aspect_ratio",
-                                  "crop_contains_head"]
-    assert len(long) == 4
-    row = long[(long.id == "a") & (long.aspect_ratio == 0.56)].iloc[0]
-    assert row.group == "f" and bool(row.point_on_head) and not row.crop_contains_head
-    assert long[long.aspect_ratio == 1.0].crop_contains_head.tolist()[0]

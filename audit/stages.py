@@ -1,0 +1,383 @@
+"""The tail of a run: statistics and figures per design, then every file of the run folder.
+
+:func:`analyse` turns a design's records (or per-image scores) into tidy tables and figures;
+:func:`finish_run` writes records, tables, figures, the composed config, the manifest and the
+report through :mod:`audit.io`. Both work on plain values and need no Hydra.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from audit.analysis.aggregates import compute_aggregates
+from audit.analysis.covariates import build_covariate_table
+from audit.analysis.kway import compute_kway_shares
+from audit.analysis.policies import compute_policy_rates
+from audit.analysis.position import compute_position_baseline, compute_position_effect
+from audit.analysis.power import power_table
+from audit.analysis.regression import fit_saliency_regression, fit_win_regression
+from audit.analysis.saliency_stats import group_summary, prob_table, score_summary
+from audit.analysis.win_rates import compute_win_rates, count_outcomes
+from audit.compare.single import ImageScore
+from audit.config import AuditConfig
+from audit.crop.candidate import place_crops
+from audit.data import PeopleTable
+from audit.data.images import load_image
+from audit.io import atomic_write_text, write_json, write_table
+from audit.model.base import SaliencyModel
+from audit.plots.style import save_figure
+
+log = logging.getLogger(__name__)
+
+#: Record tables per kind: file stem in the run folder.
+_RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images"}
+
+
+@dataclasses.dataclass
+class Analysis:
+    """Tables, figures and notes produced by :func:`analyse` (figures not yet saved)."""
+
+    tables: dict[str, pd.DataFrame] = dataclasses.field(default_factory=dict)
+    figures: dict[str, Figure] = dataclasses.field(default_factory=dict)
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+
+def _image_covariates(ids: list[str], table: pd.DataFrame, *, max_pixels: int | None
+                      ) -> pd.DataFrame:
+    """Per-image covariates of the images that took part, read once each."""
+    paths = dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
+
+    def items():
+        for image_id in ids:
+            try:
+                yield image_id, load_image(paths[image_id], max_pixels=max_pixels), None
+            except (ValueError, OSError) as exc:
+                log.warning("no covariates for %s: %s", image_id, exc)
+
+    return build_covariate_table(items())
+
+
+def _try(notes: list[str], what: str, fn, *args, **kwargs):
+    """Run an optional analysis; a statistical failure becomes a note, not a crashed run."""
+    try:
+        return fn(*args, **kwargs)
+    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+        log.warning("%s skipped: %s", what, exc)
+        notes.append(f"{what} skipped: {exc}")
+        return None
+
+
+def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.DataFrame,
+                   table: pd.DataFrame, out: Analysis, *, prefix: str = "") -> None:
+    """Win rates, aggregates, position effect, policies, regression and power."""
+    a = settings.analysis
+    order = list(groups["group"])
+    stats = {"alpha": a.alpha, "ci_method": a.ci_method, "correction": a.correction}
+    pairs = records[records["design"] != "baseline"]
+    baseline = records[records["design"] == "baseline"]
+    out.tables[f"{prefix}outcomes"] = count_outcomes(records, group_order=order)
+    win_rates = compute_win_rates(pairs, group_order=order, **stats)
+    out.tables[f"{prefix}win_rates"] = win_rates
+    aggregates = None
+    factors = [c for c in groups.columns if c not in ("group", "n_images")]
+    if len(factors) > 1 and not win_rates.empty:
+        # with one factor every pair already is an aggregate of itself
+        methods = ["all_pairs", "paper"] if a.paper_aggregates else ["all_pairs"]
+        aggregates = pd.concat([compute_aggregates(win_rates, groups, method=m, **stats)
+                                for m in methods], ignore_index=True)
+        out.tables[f"{prefix}aggregates"] = aggregates
+    position = []
+    if a.position_baseline and not baseline.empty:
+        position.append(compute_position_baseline(baseline, alpha=a.alpha,
+                                                  ci_method=a.ci_method))
+    if settings.compare.counterbalance and not pairs.empty:
+        position.append(compute_position_effect(pairs, alpha=a.alpha, ci_method=a.ci_method))
+    if position:
+        out.tables[f"{prefix}position"] = pd.concat(position, ignore_index=True)
+    if not pairs.empty:
+        out.tables[f"{prefix}policies"] = compute_policy_rates(pairs, group_order=order)
+    n_pairs = max(len(win_rates), 1)
+    out.tables[f"{prefix}power"] = power_table(a.power_deltas, k=n_pairs, alpha=a.alpha,
+                                               power=a.power)
+    if a.regression and not pairs.empty:
+        used = sorted(set(pairs["image_a"]) | set(pairs["image_b"]))
+        covariates = _image_covariates(used, table,
+                                       max_pixels=settings.data.download.max_pixels)
+        out.tables[f"{prefix}image_covariates"] = covariates
+        coef = _try(out.notes, "win regression", fit_win_regression, pairs, groups=groups,
+                    covariates=covariates, cluster=a.cluster, alpha=a.alpha)
+        if coef is not None:
+            out.tables[f"{prefix}regression"] = coef
+
+    from audit.plots.pairwise import panel_table, plot_pairwise
+    from audit.plots.policies import plot_policies
+    from audit.plots.regression import plot_coefficients
+
+    ctx = settings.plots.context
+    if not win_rates.empty:
+        out.figures[f"{prefix}win_rates"] = plot_pairwise(
+            panel_table(win_rates, groups, aggregates), title=settings.name, context=ctx)
+    if f"{prefix}policies" in out.tables and not out.tables[f"{prefix}policies"].empty:
+        out.figures[f"{prefix}policies"] = plot_policies(out.tables[f"{prefix}policies"],
+                                                         context=ctx)
+    if f"{prefix}regression" in out.tables:
+        out.figures[f"{prefix}coefficients"] = plot_coefficients(
+            out.tables[f"{prefix}regression"], context=ctx)
+
+
+def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,
+                  *, prefix: str = "") -> None:
+    from audit.plots.kway import plot_kway_shares
+
+    a = settings.analysis
+    shares = compute_kway_shares(records, alpha=a.alpha, ci_method=a.ci_method,
+                                 correction=a.correction)
+    out.tables[f"{prefix}kway_shares"] = shares
+    out.tables[f"{prefix}kway_outcomes"] = (records["outcome"].value_counts()
+                                            .rename_axis("outcome").reset_index(name="n"))
+    if not shares.empty:
+        out.figures[f"{prefix}kway_shares"] = plot_kway_shares(shares,
+                                                               context=settings.plots.context)
+
+
+def per_image_table(table: pd.DataFrame, scores: dict[str, ImageScore | str]) -> pd.DataFrame:
+    """One row per image: size, score summary, salient point, symmetry, or the error."""
+    rows = []
+    for rec in table.itertuples(index=False):
+        result = scores.get(str(rec.id))
+        row: dict[str, Any] = {"id": str(rec.id), "group": rec.group, "error": None}
+        if isinstance(result, ImageScore):
+            point, _ = place_crops(result.smap, symmetric=result.symmetric, aspect_ratios=[])
+            w, h = result.smap.image_size
+            row.update(width=w, height=h, **score_summary(result.smap.scores),
+                       point_x=float(point.x), point_y=float(point.y),
+                       symmetric=result.symmetric)
+        else:
+            row["error"] = result or "not scored"
+        rows.append(row)
+    columns = ["id", "group", "width", "height", "score_p50", "score_p95", "score_max",
+               "score_mean", "point_x", "point_y", "symmetric", "error"]
+    return pd.DataFrame(rows).reindex(columns=columns)
+
+
+def _analyse_saliency(settings: AuditConfig, context: dict, out: Analysis) -> pd.DataFrame:
+    from audit.plots.saliency import plot_score_distributions
+
+    a = settings.analysis
+    images = per_image_table(context["table"], context["scores"])
+    ok = images[images["error"].isna()]
+    for value in ("score_max", "score_p95"):
+        out.tables[f"prob_{value}"] = prob_table(ok, value=value)
+    out.tables["score_summary"] = group_summary(
+        ok, ["score_p50", "score_p95", "score_max", "score_mean"])
+    if a.regression and len(ok) > 3:
+        covariates = _image_covariates(list(ok["id"]), context["table"],
+                                       max_pixels=settings.data.download.max_pixels)
+        out.tables["image_covariates"] = covariates
+        coef = _try(out.notes, "saliency regression", fit_saliency_regression, ok,
+                    groups=context["groups"], covariates=covariates, alpha=a.alpha)
+        if coef is not None:
+            out.tables["saliency_regression"] = coef
+    if not ok.empty:
+        out.figures["score_distributions"] = plot_score_distributions(
+            ok, score="score_max", context=settings.plots.context)
+    return images
+
+
+def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
+                  review_dir: Path) -> pd.DataFrame:
+    """The male-gaze selection, head check per aspect ratio, review page and review merge."""
+    from audit.gaze.faces import head_box, make_detector, primary_face
+    from audit.gaze.head import gaze_outcomes, summarize_gaze
+    from audit.gaze.regions import select_male_gaze_images
+    from audit.gaze.review import (
+        ReviewItem,
+        merge_review,
+        read_review_csv,
+        render_review_page,
+        review_agreement,
+    )
+    from audit.plots.gaze import plot_gaze_shares
+
+    g, table, scores = settings.gaze, context["table"], context["scores"]
+    maps = {i: s.smap for i, s in scores.items() if isinstance(s, ImageScore)}
+    usable = table[table["id"].astype(str).isin(maps)].copy()
+    usable["path"] = usable["image_path"]
+    selection = select_male_gaze_images(
+        usable, maps, min_aspect=g.min_aspect, min_regions=g.min_regions, min_area=g.min_area,
+        n_per_group=g.n_per_group, jpeg_only=g.jpeg_only, seed=g.seed)
+    out.tables["gaze_selection"] = selection
+    detector = make_detector(g.detector, scale_factor=g.scale_factor,
+                             min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac)
+    paths = dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
+    ratios = settings.crop.aspect_ratios
+    rows, items = [], []
+    for rec in selection[selection["selected"]].itertuples(index=False):
+        score = scores[rec.id]
+        rgb = load_image(paths[rec.id], max_pixels=settings.data.download.max_pixels)
+        face = primary_face(detector.detect(rgb))
+        head = None if face is None else head_box(
+            face, score.smap.image_size, head_width_factor=g.head_width_factor,
+            head_height_factor=g.head_height_factor, head_shift_up=g.head_shift_up)
+        point, crops = place_crops(score.smap, symmetric=score.symmetric, aspect_ratios=ratios)
+        crop_map = dict(crops)
+        row = {"id": rec.id, "group": rec.group, "point_x": point.x, "point_y": point.y,
+               "head_box": None if head is None else [head.left, head.top, head.width,
+                                                      head.height],
+               **gaze_outcomes(point, crop_map, head)}
+        rows.append(row)
+        items.append(ReviewItem(id=rec.id, rgb=rgb, scores=score.smap.scores, point=point,
+                                crops=crop_map, head_box=head, group=rec.group))
+    per_image = pd.DataFrame(rows)
+    if per_image.empty:
+        out.notes.append("male_gaze: no image passed the selection; nothing to summarise")
+        return per_image
+    summary = summarize_gaze(per_image, group="group", alpha=settings.analysis.alpha)
+    out.tables["gaze_shares"] = summary
+    out.figures["gaze_shares"] = plot_gaze_shares(summary, context=settings.plots.context)
+    atomic_write_text(review_dir / "index.html",
+                      render_review_page(items, title=f"{settings.name}: is the point on the head?"))
+    out.notes.append(
+        "review/index.html lets people mark each salient point on head / not on head; pass "
+        "its exported CSV as gaze.review_csv=PATH to merge the labels into the next run")
+    if g.review_csv:
+        merged = merge_review(per_image, read_review_csv(g.review_csv))
+        out.tables["gaze_review"] = merged
+        agreement = review_agreement(merged)
+        out.tables["gaze_review_agreement"] = pd.DataFrame([agreement])
+    return per_image
+
+
+def analyse(settings: AuditConfig, result: Any, context: dict, *, people: PeopleTable | None,
+            model: SaliencyModel | None, root: Path) -> Analysis:
+    """Compute the statistics and figures of one run into ``result`` (nothing written here)."""
+    design = settings.compare.design
+    out = Analysis()
+    groups = result.tables.get("groups")
+    context["groups"] = groups
+    if design == "pairwise":
+        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
+    elif design == "all_groups":
+        _analyse_kway(settings, result.records["kway"], out)
+    elif design == "counterfactual":
+        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
+        _analyse_kway(settings, result.records["kway"], out)
+    elif design == "saliency_stats":
+        result.records["images"] = _analyse_saliency(settings, context, out)
+    elif design == "male_gaze":
+        images = per_image_table(context["table"], context["scores"])
+        gaze = _analyse_gaze(settings, context, out, result.output_dir / "review")
+        if not gaze.empty:
+            images = images.merge(gaze.drop(columns=["group", "point_x", "point_y"]),
+                                  on="id", how="left")
+        result.records["images"] = images
+    elif design == "paper_counts":
+        _analyse_counts(settings, out)
+    result.tables.update(out.tables)
+    result.caveats.extend(_caveats(settings, result, people, model))
+    result.analysis = out
+    return out
+
+
+def _analyse_counts(settings: AuditConfig, out: Analysis) -> None:
+    from audit.analysis.counts import paper_table, parse_counts_file, resolve_counts_file
+    from audit.plots.pairwise import plot_pairwise
+
+    a = settings.analysis
+    path = resolve_counts_file(a.counts_file)
+    counts = parse_counts_file(path)
+    out.tables["counts"] = counts
+    table = paper_table(counts, setting=a.counts_setting, num_iterations=a.counts_iterations,
+                        alpha=a.alpha, ci_method=a.ci_method, correction=a.correction)
+    out.tables["paper_table"] = table
+    out.notes.append(f"counts read from {path}")
+    published = table[table["aggregate_method"].isna() | (table["aggregate_method"] == "paper")]
+    out.figures["paper_pairwise"] = plot_pairwise(
+        published, interval=("wald_low", "wald_high"),
+        title=f"{a.counts_setting}, n={a.counts_iterations} (study's p ± 2·SE)",
+        context=settings.plots.context)
+    out.figures["paper_pairwise_wilson"] = plot_pairwise(
+        table, title=f"{a.counts_setting}: cropaudit statistics ({a.ci_method})",
+        context=settings.plots.context)
+
+
+def _caveats(settings: AuditConfig, result: Any, people: PeopleTable | None,
+             model: SaliencyModel | None) -> list[str]:
+    from audit.report import derive_caveats
+
+    model_info = {} if model is None else {
+        "name": model.name, "fallback_reason": getattr(model, "fallback_reason", None)}
+    caveats = derive_caveats(
+        result.tables.get("win_rates"), result.tables.get("position"),
+        outcomes=result.tables.get("outcomes"),
+        synthetic=bool(people is not None and people.synthetic), model=model_info)
+    if settings.compare.shard:
+        caveats.append(f"this is shard {settings.compare.shard} of a larger run; combine the "
+                       "shards with `python -m audit.merge` before reading the statistics")
+    return caveats
+
+
+def _relative(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix()
+
+
+def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None,
+               model: SaliencyModel | None, config_yaml: str, overrides: list[str],
+               command: str) -> None:
+    """Write the run folder: records, tables, figures, config, manifest, report."""
+    from audit.report import ReportInput, render_report
+
+    out = result.output_dir
+    for kind, frame in result.records.items():
+        write_table(out / _RECORD_FILES[kind], frame)
+    for name, frame in result.tables.items():
+        write_table(out / "tables" / name, frame)
+    analysis: Analysis = result.analysis
+    for name, fig in analysis.figures.items():
+        paths = save_figure(fig, out / "figures" / name, formats=settings.plots.formats,
+                            dpi=settings.plots.dpi)
+        result.figures += [_relative(p, out) for p in paths]
+    if people is not None:
+        write_table(out / "tables" / "people",
+                    people.table.drop(columns=["image_path"], errors="ignore"))
+    if config_yaml:
+        atomic_write_text(out / "config.yaml", config_yaml)
+    manifest = result.manifest
+    manifest["files"] = sorted(_relative(p, out) for p in out.rglob("*")
+                               if p.is_file() and ".hydra" not in p.parts)
+    write_json(out / "manifest.json", manifest)
+
+    report_tables = {k: v for k, v in result.tables.items()
+                     if k not in ("people", "counts", "image_covariates", "gaze_selection")}
+    attribution = None if people is None else people.attribution
+    report = ReportInput(
+        name=settings.name, created=manifest["created"], command=command,
+        model=manifest["model"], data=_data_facts(people), seed=settings.seed,
+        overrides=overrides,
+        provenance={"git": manifest["git"], "packages": manifest["packages"],
+                    "python": manifest["python"], "platform": manifest["platform"]},
+        attribution=attribution, tables=report_tables,
+        figures=[f for f in result.figures if f.endswith(".png")],
+        caveats=result.caveats, notes=analysis.notes)
+    md, html = render_report(report)
+    atomic_write_text(out / "report.md", md)
+    atomic_write_text(out / "report.html", html)
+
+
+def _data_facts(people: PeopleTable | None) -> dict[str, Any]:
+    if people is None:
+        return {"source": "counts file (no images)"}
+    facts: dict[str, Any] = {"source": people.source, "synthetic": people.synthetic,
+                             "n_images": len(people.table)}
+    for key in ("table_sha256", "query_sha256", "table"):
+        if key in people.provenance:
+            facts[key] = people.provenance[key]
+    return facts
+
