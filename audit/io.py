@@ -129,6 +129,7 @@ class Checkpoints:
         """Store one finished chunk atomically."""
         write_parquet(self._path(kind, index), frame)
 
-    def load(self, kind: str) -> list[pd.DataFrame]:
-        """Return all finished chunks of ``kind``, in chunk order."""
-        return [pd.read_parquet(self._path(kind, i)) for i in sorted(self.done(kind))]
+    def load(self, kind: str, *, only: set[int] | None = None) -> list[pd.DataFrame]:
+        """Return the finished chunks of ``kind`` (those in ``only``, if given), in order."""
+        chosen = self.done(kind) if only is None else self.done(kind) & set(only)
+        return [pd.read_parquet(self._path(kind, i)) for i in sorted(chosen)]

@@ -46,17 +46,13 @@ def git_state(folder: Path) -> dict[str, Any]:
         return {"commit": None, "dirty": None}
 
 
-def build_manifest(settings: Any, *, model: Any, people: Any, output_dir: Path,
+def build_manifest(settings: Any, *, model_info: dict[str, Any], people: Any, output_dir: Path,
                    started: float, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble the manifest dictionary (written as ``manifest.json``)."""
     import torch
 
     extra = dict(extra or {})
     data_sha256 = extra.pop("data_sha256", None)
-    model_info: dict[str, Any] = {"name": None}
-    if model is not None:
-        model_info = dict(model.describe())
-        model_info["fallback_reason"] = getattr(model, "fallback_reason", None)
     manifest = {
         "cropaudit": __version__,
         "name": settings.name,

@@ -155,8 +155,9 @@ def resolve_pinned(
     )
     try:
         with session:
+            # a short connect timeout: an offline machine must fail fast, not hang per retry
             download_file(session, url, cached, expected_sha256=sha, max_bytes=spec.max_bytes,
-                          timeout=timeout, progress=progress)
+                          timeout=(min(10.0, timeout), timeout), progress=progress)
     except (DownloadError, OSError) as exc:
         raise error(_MSG_DOWNLOAD_FAILED.format(error=exc, **fields)) from exc
     return cached

@@ -27,7 +27,6 @@ from audit.compare.sampling import (
     plan_counterfactual,
     plan_counterfactual_kway,
     plan_pairwise,
-    shard_jobs,
 )
 from audit.compare.single import MapCache, score_images
 from audit.compare.store import ImageStore
@@ -110,6 +109,20 @@ def data_fingerprint(people: PeopleTable) -> str:
     return sha256_frame(frame)
 
 
+def prepare_people(settings: AuditConfig, *, root: Path
+                   ) -> tuple[PeopleTable, pd.DataFrame, dict[str, list[str]], pd.DataFrame]:
+    """Load the people table and assign groups: ``(people, table, members, groups table)``."""
+    people = load_people(settings.data, root=root, seed=settings.seed)
+    table, members = assign_groups(people.table, settings.compare.group_by,
+                                   settings.compare.groups, source=people.source)
+    if settings.compare.max_images is not None:
+        members = {g: ids[: settings.compare.max_images] for g, ids in members.items()}
+    log.info("%s: %d images in %d groups (%s)", people.source, len(table), len(members),
+             ", ".join(f"{g}={len(v)}" for g, v in members.items()))
+    return people, table, members, groups_table(table, settings.compare.group_by,
+                                                list(members))
+
+
 def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable,
                 design: str) -> str:
     """Hash of everything that shapes the records (not analysis or plots options)."""
@@ -124,20 +137,41 @@ def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def n_chunks(n_jobs: int, chunk_size: int) -> int:
+    """Return how many chunks a plan of ``n_jobs`` composites is cut into."""
+    return -(-n_jobs // chunk_size)
+
+
+def shard_chunks(total: int, index: int, count: int) -> set[int]:
+    """Chunks that shard ``index`` of ``count`` computes: ``chunk % count == index``.
+
+    Sharding by chunk keeps every chunk, and so every batch, exactly as in an unsharded
+    run, which is what makes merged shards equal a single-process run byte for byte.
+    """
+    return {c for c in range(total) if c % count == index}
+
+
 def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
                            model: SaliencyModel, store: ImageStore,
-                           checkpoints: Checkpoints) -> pd.DataFrame:
-    done = checkpoints.done(kind)
+                           checkpoints: Checkpoints, progress: bool) -> pd.DataFrame:
+    total = n_chunks(len(jobs), settings.compare.chunk_size)
+    mine = shard_chunks(total, *settings.compare.shard_index)
+    done = checkpoints.done(kind) & mine
     if done:
-        log.info("resuming %s: %d finished chunks found in %s", kind, len(done),
-                 checkpoints.folder)
+        log.info("resuming %s: %d of %d chunks already finished in %s", kind, len(done),
+                 len(mine), checkpoints.folder)
     run_jobs(jobs, store=store, model=model, config=settings.compare,
-             on_chunk=lambda i, f: checkpoints.save(kind, i, f), skip_chunks=done)
-    frames = checkpoints.load(kind)
+             on_chunk=lambda i, f: checkpoints.save(kind, i, f),
+             skip_chunks=set(range(total)) - (mine - done), progress=progress)
+    frames = checkpoints.load(kind, only=mine)
     if not frames:
         return to_frame([], kway=kind == "kway")
-    return (pd.concat(frames, ignore_index=True)
-            .sort_values(["trial", "order"], kind="stable").reset_index(drop=True))
+    return sort_records(pd.concat(frames, ignore_index=True))
+
+
+def sort_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Return records in their canonical order (trial, then order), index reset."""
+    return records.sort_values(["trial", "order"], kind="stable").reset_index(drop=True)
 
 
 def _plan(settings: AuditConfig, members: dict[str, list[str]], table: pd.DataFrame
@@ -199,8 +233,6 @@ def run(
     -------
     RunResult
     """
-    from audit.stages import analyse, finish_run  # statistics, figures, report
-
     started = time.time()
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -213,15 +245,13 @@ def run(
     if design != "paper_counts":
         if model is None:
             raise ValueError(f"compare.design={design} needs a model")
-        people = load_people(settings.data, root=root, seed=settings.seed)
-        table, members = assign_groups(people.table, settings.compare.group_by,
-                                       settings.compare.groups, source=people.source)
-        if settings.compare.max_images is not None:
-            members = {g: ids[: settings.compare.max_images] for g, ids in members.items()}
-        result.tables["groups"] = groups_table(table, settings.compare.group_by, list(members))
+        people, table, members, groups = prepare_people(settings, root=root)
+        result.tables["groups"] = groups
         context.update(table=table, members=members)
-        log.info("%s: %d images in %d groups (%s)", people.source, len(table), len(members),
-                 ", ".join(f"{g}={len(v)}" for g, v in members.items()))
+    if settings.compare.shard and design not in ("pairwise", "all_groups", "counterfactual"):
+        raise ValueError(
+            f"compare.shard splits composite designs only; compare.design={design} scores each "
+            "image once (cached), so run it whole")
 
     if design in ("pairwise", "all_groups", "counterfactual"):
         needed = 1 if design == "all_groups" else 2
@@ -230,20 +260,21 @@ def run(
                 f"compare.design={design} needs at least {needed} groups; "
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
         plans = _plan(settings, context["members"], context["table"])
-        shard_i, shard_n = settings.compare.shard_index
+        # shards of one run share this folder (on a cluster, put work_dir on shared storage)
         key = records_key(settings, model, people, design)
         checkpoints = Checkpoints(_resolve(root, settings.paths.work_dir)
-                                  / f"{settings.name}-{key}-shard{shard_i}of{shard_n}")
+                                  / f"{settings.name}-{key}")
         paths = dict(zip(context["table"]["id"].astype(str),
                          context["table"]["image_path"].astype(str), strict=True))
         store = ImageStore(paths, settings.compare.layout,
                            max_pixels=settings.data.download.max_pixels)
         for kind, jobs in plans.items():
-            jobs = shard_jobs(jobs, shard_i, shard_n) if shard_n > 1 else jobs
             log.info("%s: %d composites (%s)", kind, len(jobs), design)
             result.records[kind] = _run_jobs_checkpointed(
                 jobs, kind, settings=settings, model=model, store=store,
-                checkpoints=checkpoints)
+                checkpoints=checkpoints, progress=progress)
+        context["chunks"] = {kind: n_chunks(len(jobs), settings.compare.chunk_size)
+                             for kind, jobs in plans.items()}
         context["checkpoints"] = str(checkpoints.folder)
         context["store"] = {"hits": store.hits, "misses": store.misses}
     elif design in ("saliency_stats", "male_gaze"):
@@ -255,16 +286,36 @@ def run(
                               progress=progress)
         context.update(scores=scores, cache={"hits": cache.hits, "misses": cache.misses})
 
-    analyse(settings, result, context, people=people, model=model, root=root)
-    manifest = build_manifest(settings, model=model, people=people, output_dir=out,
-                              started=started, extra={
-                                  "data_sha256": data_fingerprint(people) if people else None,
-                                  **{k: context[k] for k in ("checkpoints", "store", "cache")
-                                     if k in context}})
-    result.manifest = manifest
-    finish_run(settings, result, people=people, model=model, config_yaml=config_yaml,
+    extra = {k: context[k] for k in ("checkpoints", "store", "cache", "chunks")
+             if k in context}
+    return write_run(settings, result, context, people=people, model_info=describe_model(model),
+                     started=started, config_yaml=config_yaml, overrides=overrides or [],
+                     command=command, extra=extra)
+
+
+def describe_model(model: SaliencyModel | None) -> dict[str, Any]:
+    """Return what manifests and reports say about the model, fallback included."""
+    if model is None:
+        return {"name": None}
+    info = dict(model.describe())
+    info["fallback_reason"] = getattr(model, "fallback_reason", None)
+    return info
+
+
+def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any], *,
+              people: PeopleTable | None, model_info: dict[str, Any], started: float,
+              config_yaml: str = "", overrides: list[str] | None = None, command: str = "",
+              extra: dict[str, Any] | None = None) -> RunResult:
+    """Statistics, figures, manifest and report for records already computed (or merged)."""
+    from audit.stages import analyse, finish_run
+
+    analyse(settings, result, context, people=people, model_info=model_info)
+    result.manifest = build_manifest(
+        settings, model_info=model_info, people=people, output_dir=result.output_dir,
+        started=started,
+        extra={"data_sha256": data_fingerprint(people) if people else None,
+               "shard": settings.compare.shard, **(extra or {})})
+    finish_run(settings, result, people=people, config_yaml=config_yaml,
                overrides=overrides or [], command=command)
-    log.info("run written to %s (%.1f s)", out, time.time() - started)
+    log.info("run written to %s (%.1f s)", result.output_dir, time.time() - started)
     return result
-
-

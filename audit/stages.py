@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +29,10 @@ from audit.analysis.win_rates import compute_win_rates, count_outcomes
 from audit.compare.single import ImageScore
 from audit.config import AuditConfig
 from audit.crop.candidate import place_crops
+from audit.crop.geometry import Box
 from audit.data import PeopleTable
 from audit.data.images import load_image
 from audit.io import atomic_write_text, write_json, write_table
-from audit.model.base import SaliencyModel
 from audit.plots.style import save_figure
 
 log = logging.getLogger(__name__)
@@ -65,13 +66,24 @@ def _image_covariates(ids: list[str], table: pd.DataFrame, *, max_pixels: int | 
 
 
 def _try(notes: list[str], what: str, fn, *args, **kwargs):
-    """Run an optional analysis; a statistical failure becomes a note, not a crashed run."""
-    try:
-        return fn(*args, **kwargs)
-    except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
-        log.warning("%s skipped: %s", what, exc)
-        notes.append(f"{what} skipped: {exc}")
-        return None
+    """Run an optional model fit; failures and numerical warnings become report notes.
+
+    Small or separated samples make logistic fits overflow or fail to converge; that must not
+    crash a run, but the reader has to be told the estimates are unreliable.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            value = fn(*args, **kwargs)
+        except (ValueError, np.linalg.LinAlgError, ZeroDivisionError) as exc:
+            log.warning("%s skipped: %s", what, exc)
+            notes.append(f"{what} skipped: {exc}")
+            return None
+    messages = sorted({str(w.message).splitlines()[0] for w in caught})
+    if messages:
+        notes.append(f"{what}: numerical warnings ({'; '.join(messages)[:300]}); estimates may "
+                     "be unreliable (too few trials or perfect separation)")
+    return value
 
 
 def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.DataFrame,
@@ -191,9 +203,21 @@ def _analyse_saliency(settings: AuditConfig, context: dict, out: Analysis) -> pd
     return images
 
 
+def _true_heads(table: pd.DataFrame) -> dict[str, Box]:
+    """Head boxes the synthetic generator drew (its head ellipse), keyed by image id."""
+    cols = ("head_x", "head_y", "head_rx", "head_ry")
+    if not set(cols) <= set(table.columns):
+        return {}
+    out = {}
+    for rec in table[["id", *cols]].itertuples(index=False):
+        x, y, rx, ry = (float(v) for v in rec[1:])
+        out[str(rec.id)] = Box(int(x - rx), int(y - ry), int(round(2 * rx)), int(round(2 * ry)))
+    return out
+
+
 def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
                   review_dir: Path) -> pd.DataFrame:
-    """The male-gaze selection, head check per aspect ratio, review page and review merge."""
+    """Run the male-gaze selection, head check per aspect ratio, review page, review merge."""
     from audit.gaze.faces import head_box, make_detector, primary_face
     from audit.gaze.head import gaze_outcomes, summarize_gaze
     from audit.gaze.regions import select_male_gaze_images
@@ -218,6 +242,7 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
                              min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac)
     paths = dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
     ratios = settings.crop.aspect_ratios
+    truths = _true_heads(table)
     rows, items = [], []
     for rec in selection[selection["selected"]].itertuples(index=False):
         score = scores[rec.id]
@@ -232,6 +257,10 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
                "head_box": None if head is None else [head.left, head.top, head.width,
                                                       head.height],
                **gaze_outcomes(point, crop_map, head)}
+        truth = truths.get(rec.id)
+        if truth is not None:
+            # generated portraits know their head: a check of the detector, not only of the model
+            row["true_point_on_head"] = truth.contains(point.x, point.y)
         rows.append(row)
         items.append(ReviewItem(id=rec.id, rgb=rgb, scores=score.smap.scores, point=point,
                                 crops=crop_map, head_box=head, group=rec.group))
@@ -242,11 +271,19 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
     summary = summarize_gaze(per_image, group="group", alpha=settings.analysis.alpha)
     out.tables["gaze_shares"] = summary
     out.figures["gaze_shares"] = plot_gaze_shares(summary, context=settings.plots.context)
-    atomic_write_text(review_dir / "index.html",
-                      render_review_page(items, title=f"{settings.name}: is the point on the head?"))
+    title = f"{settings.name}: is the point on the head?"
+    atomic_write_text(review_dir / "index.html", render_review_page(items, title=title))
     out.notes.append(
         "review/index.html lets people mark each salient point on head / not on head; pass "
         "its exported CSV as gaze.review_csv=PATH to merge the labels into the next run")
+    if "true_point_on_head" in per_image:
+        judged = per_image[per_image["point_on_head"].notna()]
+        out.tables["gaze_detector_vs_truth"] = pd.DataFrame([{
+            "n": len(per_image), "n_face_found": len(judged),
+            "share_true_point_on_head": float(per_image["true_point_on_head"].mean()),
+            "agreement": float((judged["point_on_head"].astype(bool)
+                                == judged["true_point_on_head"]).mean()) if len(judged) else None,
+        }])
     if g.review_csv:
         merged = merge_review(per_image, read_review_csv(g.review_csv))
         out.tables["gaze_review"] = merged
@@ -256,7 +293,7 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
 
 
 def analyse(settings: AuditConfig, result: Any, context: dict, *, people: PeopleTable | None,
-            model: SaliencyModel | None, root: Path) -> Analysis:
+            model_info: dict[str, Any]) -> Analysis:
     """Compute the statistics and figures of one run into ``result`` (nothing written here)."""
     design = settings.compare.design
     out = Analysis()
@@ -281,7 +318,7 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
     elif design == "paper_counts":
         _analyse_counts(settings, out)
     result.tables.update(out.tables)
-    result.caveats.extend(_caveats(settings, result, people, model))
+    result.caveats.extend(_caveats(settings, result, people, model_info))
     result.analysis = out
     return out
 
@@ -309,11 +346,9 @@ def _analyse_counts(settings: AuditConfig, out: Analysis) -> None:
 
 
 def _caveats(settings: AuditConfig, result: Any, people: PeopleTable | None,
-             model: SaliencyModel | None) -> list[str]:
+             model_info: dict[str, Any]) -> list[str]:
     from audit.report import derive_caveats
 
-    model_info = {} if model is None else {
-        "name": model.name, "fallback_reason": getattr(model, "fallback_reason", None)}
     caveats = derive_caveats(
         result.tables.get("win_rates"), result.tables.get("position"),
         outcomes=result.tables.get("outcomes"),
@@ -329,8 +364,7 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None,
-               model: SaliencyModel | None, config_yaml: str, overrides: list[str],
-               command: str) -> None:
+               config_yaml: str, overrides: list[str], command: str) -> None:
     """Write the run folder: records, tables, figures, config, manifest, report."""
     from audit.report import ReportInput, render_report
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
@@ -28,7 +30,7 @@ from audit.compare.store import ImageStore
 from audit.crop.rules import salient_point
 from audit.exceptions import ModelError
 from audit.model.base import SaliencyMap, SaliencyModel
-from audit.model.preprocess import Prepared, prepare_array, prepare_file
+from audit.model.preprocess import Prepared, prepare_file
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,10 @@ def prepare_job(job: Job, store: ImageStore, config: CompareConfig, *,
                 box: int, keep_pixels: bool) -> _Ready:
     """Build one job's composite and the network input; errors become an error note."""
     try:
+        if not keep_pixels and not config.jpeg_roundtrip:
+            # Compact exact path: the composite never exists at full size (see store.py).
+            prepared, boxes, size = store.prepare(job.images, box=box)
+            return _Ready(job, boxes, size, prepared, None)
         comp = build_composite(job, store, config)
         if keep_pixels:
             pixels = comp.pixels
@@ -67,11 +73,8 @@ def prepare_job(job: Job, store: ImageStore, config: CompareConfig, *,
                 pixels = np.asarray(Image.open(io.BytesIO(_encode_jpeg(pixels,
                                                                        config.jpeg_quality))))
             return _Ready(job, comp.boxes, comp.size, None, pixels)
-        if config.jpeg_roundtrip:
-            # The study's loop saved each composite as JPEG and the program decoded it again.
-            prepared = prepare_file(_encode_jpeg(comp.pixels, config.jpeg_quality), box=box)
-        else:
-            prepared = prepare_array(comp.pixels, box=box)
+        # The study's loop saved each composite as JPEG and the program decoded it again.
+        prepared = prepare_file(_encode_jpeg(comp.pixels, config.jpeg_quality), box=box)
         return _Ready(job, comp.boxes, comp.size, prepared, None)
     except (ValueError, OSError, KeyError) as exc:
         return _Ready(job, (), (0, 0), None, None, error=f"{type(exc).__name__}: {exc}")
@@ -87,9 +90,26 @@ def _init_worker(paths: dict, config: CompareConfig, box: int, keep: bool,
                    config=config, box=box, keep=keep)
 
 
-def _prepare_in_worker(job: Job) -> _Ready:
-    return prepare_job(job, _WORKER["store"], _WORKER["config"], box=_WORKER["box"],
-                       keep_pixels=_WORKER["keep"])
+def _prepare_in_worker(jobs: Sequence[Job]) -> list[_Ready]:
+    return [prepare_job(j, _WORKER["store"], _WORKER["config"], box=_WORKER["box"],
+                        keep_pixels=_WORKER["keep"]) for j in jobs]
+
+
+def _submit(pool: ProcessPoolExecutor, chunk: Sequence[Job], workers: int) -> list[Future]:
+    """Hand one chunk to the pool as ``workers`` contiguous slices (order is kept)."""
+    step = -(-len(chunk) // workers)
+    return [pool.submit(_prepare_in_worker, list(chunk[s:s + step]))
+            for s in range(0, len(chunk), step)]
+
+
+def torch_threads_for(workers: int, cores: int | None = None) -> int:
+    """Intra-op threads for the model when ``workers`` processes prepare composites.
+
+    Preparation is a few ms per composite against ~100 ms of network time, so the model
+    keeps every core but the ones the workers would otherwise contend for.
+    """
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores - workers)
 
 
 def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | str]:
@@ -227,15 +247,26 @@ def run_jobs(
     total = sum(len(c) for _, c in chunks)
     frames = []
     pool = None
+    threads = torch.get_num_threads()
     if config.workers > 0:
         pool = ProcessPoolExecutor(
             max_workers=config.workers, initializer=_init_worker,
             initargs=(store.paths, config, model.box, keep, store.max_pixels))
+        if model.device.type == "cpu":
+            torch.set_num_threads(torch_threads_for(config.workers))
+    # Chunks prepared ahead in the pool while the model scores the current one.
+    pending: list[list[Future]] = []
+    ahead = 2
     try:
         bar = tqdm(total=total, desc="composites", unit="img", disable=not progress)
-        for index, chunk in chunks:
+        if pool is not None:
+            pending = [_submit(pool, c, config.workers) for _, c in chunks[:ahead]]
+        for n, (index, chunk) in enumerate(chunks):
             if pool is not None:
-                ready = list(pool.map(_prepare_in_worker, chunk))
+                futures = pending.pop(0)
+                if n + ahead < len(chunks):
+                    pending.append(_submit(pool, chunks[n + ahead][1], config.workers))
+                ready = [r for f in futures for r in f.result()]
             else:
                 ready = [prepare_job(j, store, config, box=model.box, keep_pixels=keep)
                          for j in chunk]
@@ -260,5 +291,6 @@ def run_jobs(
         bar.close()
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(cancel_futures=True)
+            torch.set_num_threads(threads)
     return frames

@@ -2,7 +2,7 @@
 
 Every trial gets its own generator, derived from ``(seed, design, pair, trial)`` with
 :class:`numpy.random.SeedSequence`, so a trial's draw does not depend on how many trials ran
-before it, on sharding, or on worker count.
+before it, on sharding (by chunk, see :mod:`audit.pipeline`), or on worker count.
 """
 
 from __future__ import annotations
@@ -175,11 +175,6 @@ def plan_counterfactual(
                                  (renders[portrait][ta], renders[portrait][tb]), counterbalance)
             trial += 1
     return jobs
-
-
-def shard_jobs(jobs: Sequence[Job], index: int, count: int) -> list[Job]:
-    """Keep the jobs of shard ``index`` of ``count``; both orders of a trial stay together."""
-    return [j for j in jobs if j.trial % count == index]
 
 
 def plan_counterfactual_kway(

@@ -118,6 +118,7 @@ def score_images(
             out[i] = hit
         else:
             todo.append((i, p, h))
+    path_of = dict(zip(ids, paths, strict=True))
     bar = tqdm(total=len(todo), desc="images", unit="img", disable=not progress or not todo)
     for start in range(0, len(todo), chunk_size):
         chunk = todo[start:start + chunk_size]
@@ -136,7 +137,7 @@ def score_images(
             maps = []
             for i, _, _ in ready:
                 try:
-                    maps.append(model.predict_file(dict(zip(ids, paths, strict=True))[i]))
+                    maps.append(model.predict_file(path_of[i]))
                 except Exception as exc:  # noqa: BLE001 - recorded per image
                     maps.append(f"{type(exc).__name__}: {exc}")
         for (i, h, prepared), smap in zip(ready, maps, strict=True):

@@ -98,7 +98,8 @@ def _load_wikidata(config: DataConfig, *, root: Path) -> PeopleTable:
         if column in table.columns:
             table[column] = table[column].map(as_list)
     n_total = len(table)
-    table["image_path"] = [str(resolve_path(root, p)) if isinstance(p, str) else None
+    images_dir = resolve_path(root, config.images_dir)
+    table["image_path"] = [str(resolve_path(images_dir, p)) if isinstance(p, str) else None
                            for p in table["image_path"]]
     usable = (table["status"] == "ok") & table["image_path"].map(
         lambda p: isinstance(p, str) and Path(p).is_file())

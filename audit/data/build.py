@@ -125,8 +125,20 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
         else:
             log.info("Querying %s (query sha256 %s)", config.endpoint, sha[:8])
             body = run_query(session, config.endpoint, query, timeout=config.query_timeout)
-            _write_atomic(raw_path, body)
             fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+            invalid_path = raw_dir / f"wikidata_{sha[:8]}.invalid.json"
+            try:
+                parse_results(body, endpoint=config.endpoint, raw=str(invalid_path))
+            except ValueError:
+                # Kept for inspection under another name, so that a rerun queries again
+                # instead of reusing an error page (an HTML 200, a cut-off body).
+                _write_atomic(invalid_path, body)
+                raise
+            _write_atomic(raw_path, body)
+            invalid_path.unlink(missing_ok=True)
+            # Record when the answer was fetched now: an interrupted run must not lose it.
+            _write_atomic(prov_path, json.dumps(
+                {"query_sha256": sha, "fetched_at": fetched_at, "complete": False}).encode())
         parsed = parse_results(body, endpoint=config.endpoint, raw=str(raw_path))
         people = aggregate_people(parsed.rows)
         log.info("%d bindings -> %d people (%d values rejected)", parsed.n_bindings,
@@ -157,7 +169,9 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
         config=config.download, previous=previous,
     )
     table = merged.merge(downloads, on="qid", how="left")
-    table["image_path"] = [_relative(p, root) for p in table["image_path"]]
+    # stored relative to data.images_dir, so the folder can move (or be named at run time)
+    images_dir = resolve_path(root, config.images_dir)
+    table["image_path"] = [_relative(p, images_dir) for p in table["image_path"]]
     table.insert(0, "id", table["qid"])
     gender_map = load_mapping(resolve_path(root, config.mappings.gender), column="gender",
                               key="gender")

@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 #: Largest image (width x height) opened by default: 16 000 x 12 500. Larger files are refused
 #: before any pixel is decoded (decompression-bomb guard).
 DEFAULT_MAX_PIXELS = 200_000_000
+#: Largest file read into memory (1 GiB): a bound on what one image may cost before decoding.
+MAX_FILE_BYTES = 1 << 30
 #: EXIF tag of the orientation.
 ORIENTATION_TAG = 0x0112
 
@@ -40,6 +42,8 @@ _MSG_TOO_BIG = ("{name}: {width}x{height} = {pixels} pixels exceeds max_pixels={
 _MSG_TRUNCATED = ("{name}: truncated or corrupt {fmt} ({detail}); re-download it or remove it "
                   "from the table")
 _MSG_ZERO = "{name}: image has a zero side ({width}x{height})"
+_MSG_FILE_TOO_BIG = ("{name}: file is {size} bytes, more than MAX_FILE_BYTES={limit}; "
+                     "no image this project audits is that large, check the file")
 _MSG_MODE = "{name}: unsupported pixel mode {mode!r}"
 
 Source = str | Path | bytes | BinaryIO
@@ -70,8 +74,8 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
                 ) -> tuple[Image.Image, str]:
     """Open an image lazily (header only) and check everything that needs no pixels.
 
-    The returned image is not decoded yet, so a JPEG can still be given a DCT-scaling
-    ``draft``; finish with :func:`decode`.
+    A JPEG is returned undecoded, so it can still be given a DCT-scaling ``draft``; finish
+    with :func:`decode`. Other formats come back decoded (their metadata may need the pixels).
 
     Parameters
     ----------
@@ -83,24 +87,30 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
     Returns
     -------
     (PIL.Image.Image, str)
-        The lazily opened image (first frame) and the name used in messages.
+        The opened image (first frame; lazy for JPEG) and the name used in messages.
 
     Raises
     ------
     ImageError
-        Missing or empty file, a vector/PDF file, something that is not an image, or an
-        image larger than ``max_pixels``.
+        Missing, empty or oversized file, a vector/PDF file, something that is not an image,
+        an image larger than ``max_pixels``, or (non-JPEG) truncated/corrupt pixel data.
     """
     name = _name(source)
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
             raise ImageError(_MSG_MISSING.format(name=name))
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ImageError(_MSG_FILE_TOO_BIG.format(name=name, size=size, limit=MAX_FILE_BYTES))
         data = path.read_bytes()
     elif isinstance(source, bytes | bytearray):
         data = bytes(source)
     else:
-        data = source.read()
+        data = source.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(_MSG_FILE_TOO_BIG.format(name=name, size=f">{MAX_FILE_BYTES}",
+                                                  limit=MAX_FILE_BYTES))
     if not data:
         raise ImageError(_MSG_EMPTY.format(name=name))
     kind = _sniff_vector(data[:1024])
@@ -111,7 +121,10 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
             im = Image.open(io.BytesIO(data))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        except UnidentifiedImageError as exc:
+            # Pillow's message names our in-memory buffer, which tells the user nothing.
+            raise ImageError(_MSG_UNKNOWN.format(name=name, detail="unknown format")) from exc
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ImageError(_MSG_UNKNOWN.format(name=name, detail=exc)) from exc
         finally:
             Image.MAX_IMAGE_PIXELS = saved
@@ -124,6 +137,11 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
     if getattr(im, "n_frames", 1) > 1:
         log.debug("%s: %d frames, using the first", name, im.n_frames)
         im.seek(0)
+    if im.format != "JPEG":
+        # Only JPEG gains from a lazy decode (DCT draft). Other formats may decode just to read
+        # metadata (PNG's eXIf chunk can follow the pixels); a decoder error raised there would
+        # be swallowed and a second load() then "succeeds" on partial pixels. Decode now.
+        decode(im, name)
     return im, name
 
 

@@ -248,7 +248,7 @@ def filter_min_group_size(
     out["group"] = group_labels(out, group_by)
     sizes = out["group"].value_counts().sort_index()
     small = sizes[sizes < min_group_size]
-    if len(small) == len(sizes) and len(sizes):
+    if len(small) == len(sizes):  # also with no rows at all: nothing to audit
         raise ValueError(_MSG_NO_GROUPS_LEFT.format(
             source=source, min_size=min_group_size, sizes=sizes.to_dict()))
     if len(small):

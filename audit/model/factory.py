@@ -38,6 +38,7 @@ def fastgaze(
     batch_size: int = 16,
     channels_last: bool = False,
     download: bool = True,
+    url: str | None = None,
     fallback: str | None = "spectral_residual",
 ) -> SaliencyModel:
     """Build FastGaze, or the named weight-free fallback when no weights can be had.
@@ -50,6 +51,8 @@ def fastgaze(
         Passed to :class:`audit.model.fastgaze.FastGaze`.
     download : bool
         Whether the pinned URL may be fetched when nothing local is found.
+    url : str or None
+        A mirror of the weights file (its SHA-256 must still match); ``None`` = the pinned URL.
     fallback : str or None
         Weight-free model to use instead when the weights are unavailable; ``None`` raises.
 
@@ -62,7 +65,7 @@ def fastgaze(
     from audit.model.weights import resolve_weights
 
     try:
-        path = resolve_weights(weights, download=download)
+        path = resolve_weights(weights, download=download, **({"url": url} if url else {}))
     except WeightsError as exc:
         if fallback is None:
             raise

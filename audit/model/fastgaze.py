@@ -109,6 +109,11 @@ class FastGaze(SaliencyModel):
         self.weights_path = path
         self.weights_sha256 = file_sha256(path)
         self.channels_last = bool(channels_last)
+        if self.device.type == "cuda":
+            # TF32 convolutions (PyTorch's cuDNN default) round inputs to 10-bit mantissas,
+            # enough to move scores by ~1e-2 and flip near-tie cells; keep full float32.
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         self.net = FastGazeNet(layers).to(self.device).eval()
         if self.channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)

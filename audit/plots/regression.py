@@ -32,8 +32,14 @@ def plot_coefficients(
         One Axes; the ``Intercept`` row is left out.
     """
     require_columns(table, ("term", "estimate", "ci_low", "ci_high"), table="regression")
-    data = table[table["term"] != "Intercept"].reset_index(drop=True)
-    use_or = exponentiate and "odds_ratio" in data and data["odds_ratio"].notna().all()
+    data = table[table["term"] != "Intercept"]
+    # a separated fit gives infinite intervals: leave those terms out rather than draw nonsense
+    data = data[np.isfinite(data[["estimate", "ci_low", "ci_high"]].to_numpy(dtype=float))
+                .all(axis=1)].reset_index(drop=True)
+    ors = data[["odds_ratio", "or_low", "or_high"]] if "odds_ratio" in data else None
+    use_or = (exponentiate and ors is not None and bool(len(data))
+              and np.isfinite(ors.to_numpy(dtype=float)).all()
+              and bool((ors.to_numpy(dtype=float) > 0).all()))
     est, low, high = (("odds_ratio", "or_low", "or_high") if use_or
                       else ("estimate", "ci_low", "ci_high"))  # fmt: skip
     y = np.arange(len(data))[::-1]

@@ -60,8 +60,8 @@ def test_fetch_builds_table_with_statuses_and_attribution(wikimedia, tmp_path):
     assert list(table.loc["Q1004", "loc_aid"]) == []
     # unicode, spaces; local names are <QID>.<ext>
     assert table.loc["Q1002", "image_file"] == "Zoë Ñandú 2019.JPG"
-    assert table.loc["Q1002", "image_path"] == "images/Q1002.jpg"
-    assert table.loc["Q1003", "image_path"] == "images/Q1003.png"  # came through a redirect
+    assert table.loc["Q1002", "image_path"] == "Q1002.jpg"  # relative to data.images_dir
+    assert table.loc["Q1003", "image_path"] == "Q1003.png"  # came through a redirect
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [
         "Q1001.jpg", "Q1002.jpg", "Q1003.png", "Q1006.jpg.part"]
     # mapping: agreeing groups give a race, conflicting ones NA with a reason
