@@ -276,7 +276,9 @@ def run(
         context["chunks"] = {kind: n_chunks(len(jobs), settings.compare.chunk_size)
                              for kind, jobs in plans.items()}
         context["checkpoints"] = str(checkpoints.folder)
-        context["store"] = {"hits": store.hits, "misses": store.misses}
+        context["store"] = {"hits": store.hits, "misses": store.misses,
+                            "full_size_fallbacks": store.fallbacks,
+                            "cached_bytes": store.cached_bytes}
     elif design in ("saliency_stats", "male_gaze"):
         table = context["table"]
         cache = MapCache(_resolve(root, settings.paths.cache_dir) / "saliency")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -24,10 +25,19 @@ register_configs()
 
 
 def build_model(model_cfg: dict, design: str):
-    """Instantiate the configured model, or ``None`` for designs that run no model."""
+    """Instantiate the configured model, or ``None`` for designs that run no model.
+
+    Hydra wraps a failing constructor in ``InstantiationException``; the project's own error
+    underneath (missing weights, bad device) is what the user needs, so it is re-raised.
+    """
     if design == "paper_counts":
         return None
-    return instantiate(model_cfg)
+    try:
+        return instantiate(model_cfg)
+    except InstantiationException as exc:
+        if isinstance(exc.__cause__, ValueError | RuntimeError | OSError):
+            raise exc.__cause__ from None
+        raise
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")

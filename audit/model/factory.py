@@ -36,7 +36,7 @@ def fastgaze(
     weights: str | None = None,
     device: str = "auto",
     batch_size: int = 16,
-    channels_last: bool = False,
+    channels_last: bool = True,
     download: bool = True,
     url: str | None = None,
     fallback: str | None = "spectral_residual",

@@ -70,8 +70,9 @@ def wikiceleb(wiki_server, tmp_path):
         endpoint=fake.endpoint, commons_api=fake.api, contact="audit-tests@example.org",
         retries=1, backoff_factor=0.0, raw_dir=str(tmp_path / "raw"),
         table=str(tmp_path / "processed/people.parquet"), images_dir=str(tmp_path / "images"),
-        mappings=MappingsConfig(gender=str(REPO / "data/mappings/gender.csv"),
-                                ethnicity_to_race=str(REPO / "data/mappings/ethnicity_to_race.csv")),
+        mappings=MappingsConfig(
+            gender=str(REPO / "data/mappings/gender.csv"),
+            ethnicity_to_race=str(REPO / "data/mappings/ethnicity_to_race.csv")),
         download=DownloadConfig(progress=False, timeout=5.0))
     fetch_wikidata(config, root=tmp_path)
     return config

@@ -1,0 +1,140 @@
+"""The command lines as a user types them (subprocesses): runs, sweeps, interruption, merge."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from .conftest import ROOT
+
+EXPERIMENTS = ["pairwise", "all_groups", "saliency_stats", "argmax_bias", "male_gaze",
+               "counterfactual"]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(AUDIT_RESULTS_DIR=str(tmp_path / "results"), AUDIT_CACHE_DIR=str(tmp_path / "cache"),
+               XDG_CACHE_HOME=str(tmp_path / "xdg"), MPLBACKEND="Agg", **extra)
+    return env
+
+
+def _run(args: list[str], tmp_path: Path, *, timeout: float = 300, **env: str):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=_env(tmp_path, **env),
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _synthetic(tmp_path: Path) -> list[str]:
+    return [f"data.synthetic.cache_dir={tmp_path / 'synthetic'}",
+            f"paths.work_dir={tmp_path / 'work'}"]
+
+
+def _run_dirs(tmp_path: Path, name: str) -> list[Path]:
+    return sorted(p.parent for p in (tmp_path / "results" / name).glob("*/manifest.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_runs_from_the_command_line(experiment, tmp_path):
+    proc = _run(["audit.run", f"experiment={experiment}", "debug=smoke", "model=luminance",
+                 "gaze.min_regions=0", *_synthetic(tmp_path)], tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (run_dir,) = _run_dirs(tmp_path, experiment)
+    for rel in ("manifest.json", "report.md", "report.html", "config.yaml", ".hydra/config.yaml"):
+        assert (run_dir / rel).is_file(), rel
+    assert list((run_dir / "tables").glob("*.csv")) and list((run_dir / "figures").glob("*.png"))
+
+
+@pytest.mark.slow
+def test_main_job_finishes_without_weights_and_says_so(tmp_path):
+    env = {"AUDIT_FASTGAZE_WEIGHTS": ""}
+    proc = _run(["audit.run", "experiment=pairwise", "debug=smoke",
+                 "model.url=http://127.0.0.1:9/fastgaze.vxm", *_synthetic(tmp_path)], tmp_path,
+                **env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Results are NOT those of Twitter's cropper" in proc.stdout + proc.stderr
+    (run_dir,) = _run_dirs(tmp_path, "pairwise")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["model"]["name"] == "spectral_residual"
+    assert manifest["model"]["fallback_reason"]
+    assert "FastGaze weights unavailable" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.slow
+def test_paper_config_without_weights_stops_with_one_clear_line(tmp_path):
+    proc = _run(["audit.run", "experiment=paper_pairwise",
+                 "model.url=http://127.0.0.1:9/fastgaze.vxm"], tmp_path,
+                AUDIT_FASTGAZE_WEIGHTS="")
+    assert proc.returncode == 2
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "model.weights=PATH" in errors[0]
+
+
+@pytest.mark.slow
+def test_bad_value_fails_at_start_with_one_line_naming_the_key(tmp_path):
+    proc = _run(["audit.run", "experiment=pairwise", "compare.n_trials=-3"], tmp_path)
+    assert proc.returncode == 2
+    errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "compare.n_trials must be >= 1, got -3" in errors[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("launcher", ["joblib", "submitit_local"])
+def test_multirun_sweep_and_summary(launcher, tmp_path):
+    extra = ["hydra.launcher.n_jobs=2"] if launcher == "joblib" else [
+        "hydra.launcher.timeout_min=10"]
+    proc = _run(["audit.run", "-m", "experiment=pairwise", "debug=smoke", "model=luminance",
+                 f"hydra/launcher={launcher}", *extra, "seed=0,1", *_synthetic(tmp_path)],
+                tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (sweep,) = (tmp_path / "results" / "pairwise").glob("multirun_*")
+    runs = sorted(p.parent for p in sweep.glob("*/manifest.json"))
+    assert len(runs) == 2
+    seeds = sorted(json.loads((r / "manifest.json").read_text())["seed"] for r in runs)
+    assert seeds == [0, 1]
+    summary = _run(["audit.summarize", str(sweep)], tmp_path)
+    assert summary.returncode == 0, summary.stderr[-2000:]
+    table = pd.read_csv(sweep / "summary.csv")
+    assert len(table) == 2 * 3  # two runs x three tone-band pairs
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    args = ["audit.run", "experiment=pairwise", "model=spectral_residual", "compare.n_trials=40",
+            "compare.baseline_trials=10", "compare.chunk_size=16", *_synthetic(tmp_path)]
+    env = _env(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-m", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    chunks = tmp_path / "work"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list(chunks.glob("*/pairs-*.parquet"))) < 2:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    done_before = len(list(chunks.glob("*/pairs-*.parquet")))
+    assert 2 <= done_before < 30  # 30 chunks in all: it really stopped part-way
+    resumed = _run(args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming pairs" in resumed.stdout + resumed.stderr
+    fresh = _run([*args[:-1], f"paths.work_dir={tmp_path / 'work-fresh'}"], tmp_path)
+    assert fresh.returncode == 0, fresh.stderr[-3000:]
+    first, second = _run_dirs(tmp_path, "pairwise")
+    assert (first / "records.parquet").read_bytes() == (second / "records.parquet").read_bytes()
+    for table in ("win_rates", "position", "outcomes"):
+        assert (first / "tables" / f"{table}.parquet").read_bytes() == (
+            second / "tables" / f"{table}.parquet").read_bytes()
+
+
+@pytest.mark.slow
+def test_merge_command_reports_bad_input_in_one_line(tmp_path):
+    proc = _run(["audit.merge", str(tmp_path / "out"), str(tmp_path / "nope")], tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().startswith("python -m audit.merge: error:")
+    assert "not a run folder" in proc.stderr
