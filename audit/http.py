@@ -19,6 +19,7 @@ from pathlib import Path
 import requests
 from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
+from urllib3.exceptions import MaxRetryError, ResponseError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ def make_session(
     """
     if total_retries < 0:
         raise ValueError(f"total_retries must be >= 0, got {total_retries}")
-    retry = Retry(
+    retry = CappedRetry(
         total=total_retries,
         connect=total_retries,
         read=total_retries,
@@ -139,6 +140,36 @@ def make_session(
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class CappedRetry(Retry):
+    """urllib3's ``Retry`` that refuses a ``Retry-After`` longer than ``backoff_max``.
+
+    urllib3 sleeps as long as the server asks; a ``Retry-After: 3600`` would stall a fetch for
+    an hour. Past the cap the request fails (and is recorded) instead of waiting.
+    """
+
+    def sleep_for_retry(self, response=None) -> bool:  # noqa: D102 - urllib3 hook
+        wait = self.get_retry_after(response) if response is not None else None
+        if wait is not None and wait > self.backoff_max:
+            raise MaxRetryError(None, getattr(response, "url", None) or "?", ResponseError(
+                f"server asked to wait {wait:.0f} s (Retry-After), more than the "
+                f"{self.backoff_max:.0f} s cap; try again later"))
+        return super().sleep_for_retry(response)
+
+
+def read_bounded(response: requests.Response, max_bytes: int, *, what: str) -> bytes:
+    """Read a streamed response body, refusing one longer than ``max_bytes``."""
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise ValueError(f"{what}: answer of {int(declared)} bytes exceeds {max_bytes}")
+    chunks, size = [], 0
+    for chunk in response.iter_content(CHUNK_SIZE):
+        size += len(chunk)
+        if size > max_bytes:
+            raise ValueError(f"{what}: answer exceeds {max_bytes} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def part_path(dest: Path) -> Path:

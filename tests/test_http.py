@@ -5,6 +5,7 @@ import re
 import time
 
 import pytest
+import requests
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -16,6 +17,7 @@ from audit.http import (
     download_file,
     make_session,
     part_path,
+    read_bounded,
 )
 
 BODY = bytes(range(256)) * 40  # 10,240 bytes
@@ -141,3 +143,23 @@ def test_too_many_redirects_is_a_download_error(httpserver: HTTPServer, tmp_path
 def test_make_session_rejects_negative_retries():
     with pytest.raises(ValueError, match="total_retries must be >= 0, got -1"):
         make_session(user_agent="t", total_retries=-1)
+
+
+def test_retry_after_longer_than_the_cap_fails_fast(httpserver: HTTPServer):
+    httpserver.expect_request("/q").respond_with_data("busy", status=429,
+                                                      headers={"Retry-After": "3600"})
+    capped = make_session(user_agent="cropaudit-tests/0", total_retries=3, backoff_max=2)
+    started = time.monotonic()
+    with pytest.raises(requests.RequestException, match="more than the 2 s cap"):
+        capped.get(httpserver.url_for("/q"), timeout=5)
+    assert time.monotonic() - started < 2
+    assert len(httpserver.log) == 1  # asked once, did not wait an hour to ask again
+
+
+def test_read_bounded_refuses_long_answers(httpserver: HTTPServer, session):
+    httpserver.expect_request("/big").respond_with_data(b"x" * 5000)
+    with session.get(httpserver.url_for("/big"), stream=True, timeout=5) as response:
+        with pytest.raises(ValueError, match="exceeds 1000"):
+            read_bounded(response, 1000, what="test answer")
+    with session.get(httpserver.url_for("/big"), stream=True, timeout=5) as response:
+        assert read_bounded(response, 5000, what="test answer") == b"x" * 5000

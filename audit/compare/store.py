@@ -133,6 +133,37 @@ def _phase_view(rgb: _U8, level: int, px: int, py: int) -> _U8:
     return np.ascontiguousarray(_reduce(crop, level))
 
 
+def _paste_band(patches: _U8, ids: npt.NDArray[np.int64], e: _Entry, b: Box,
+                band: tuple[int, int, int, int], step: int) -> None:
+    """Paste one image's full-resolution pixels into a rectangle of border blocks.
+
+    ``ids`` maps the rectangle's blocks to rows of ``patches`` (``step`` x ``step`` pixels
+    each); pixels of the blocks outside the image keep what is there (fill or a neighbour).
+    """
+    by0, by1, bx0, bx1 = band
+    Y0, X0 = by0 * step, bx0 * step
+    y0, y1 = max(Y0, b.top), min(by1 * step, b.top + b.height)
+    x0, x1 = max(X0, b.left), min(bx1 * step, b.left + b.width)
+    if x0 >= x1 or y0 >= y1:
+        return
+    try:
+        src = e.region(x0 - b.left, x1 - b.left, y0 - b.top, y1 - b.top)
+    except AssertionError:
+        # deeper than one border strip: paste block by block (each lies in one strip)
+        for gy in range(by0, by1):
+            for gx in range(bx0, bx1):
+                _paste_band(patches, ids[gy - by0:gy - by0 + 1, gx - bx0:gx - bx0 + 1], e, b,
+                            (gy, gy + 1, gx, gx + 1), step)
+        return
+    nby, nbx = ids.shape
+    flat = ids.reshape(-1)
+    big = (patches[flat].reshape(nby, nbx, step, step, 3).transpose(0, 2, 1, 3, 4)
+           .reshape(nby * step, nbx * step, 3))
+    big[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = src
+    patches[flat] = (big.reshape(nby, step, nbx, step, 3).transpose(0, 2, 1, 3, 4)
+                     .reshape(-1, step, step, 3))
+
+
 class ImageStore:
     """Image id to decoded pixels, least recently used entries evicted past ``max_bytes``.
 
@@ -302,7 +333,8 @@ class ImageStore:
             for e, b in zip(entries, boxes, strict=True):
                 canvas[b.top:b.top + b.height, b.left:b.left + b.width] = e.phases[(0, 0)]
             return canvas
-        mixed: set[tuple[int, int]] = set()
+        mixed = np.zeros((rows, cols), dtype=bool)
+        bands: list[tuple[_Entry, Box, tuple[int, int, int, int]]] = []
         for n, (e, b) in enumerate(zip(entries, boxes, strict=True)):
             sub = (1 << e.level)
             phase = (b.left % sub, b.top % sub)
@@ -324,25 +356,25 @@ class ImageStore:
             gy0, gy1 = b.top // step, min(-(-(b.top + b.height) // step), rows)
             ix0, ix1 = max(cx0, gx0), max(min(cx1, gx1), max(cx0, gx0))
             iy0, iy1 = max(cy0, gy0), max(min(cy1, gy1), max(cy0, gy0))
-            for gy in range(gy0, gy1):
-                if iy0 <= gy < iy1:
-                    mixed.update((gy, gx) for gx in (*range(gx0, ix0), *range(ix1, gx1)))
-                else:
-                    mixed.update((gy, gx) for gx in range(gx0, gx1))
-        if mixed:
-            order = sorted(mixed)
+            border = np.zeros((rows, cols), dtype=bool)
+            border[gy0:gy1, gx0:gx1] = True
+            border[iy0:iy1, ix0:ix1] = False
+            mixed |= border
+            # The ring of border blocks as four rectangles (top, bottom, left, right).
+            for band in ((gy0, iy0, gx0, gx1), (iy1, gy1, gx0, gx1), (iy0, iy1, gx0, ix0),
+                         (iy0, iy1, ix1, gx1)):
+                if band[1] > band[0] and band[3] > band[2]:
+                    bands.append((e, b, band))
+        if mixed.any():
+            order = np.argwhere(mixed)  # row-major
+            index = np.full((rows, cols), -1, dtype=np.int64)
+            index[order[:, 0], order[:, 1]] = np.arange(len(order))
             fill = np.asarray(self.layout.pad_color, dtype=np.uint8)
             patches = np.empty((len(order), step, step, 3), dtype=np.uint8)
             patches[:] = fill
-            for n, (gy, gx) in enumerate(order):
-                X0, Y0 = gx * step, gy * step
-                for e, b in zip(entries, boxes, strict=True):
-                    x0, x1 = max(X0, b.left), min(X0 + step, b.left + b.width)
-                    y0, y1 = max(Y0, b.top), min(Y0 + step, b.top + b.height)
-                    if x0 < x1 and y0 < y1:
-                        patches[n, y0 - Y0:y1 - Y0, x0 - X0:x1 - X0] = e.region(
-                            x0 - b.left, x1 - b.left, y0 - b.top, y1 - b.top)
+            for e, b, band in bands:
+                _paste_band(patches, index[band[0]:band[1], band[2]:band[3]], e, b, band, step)
             values = _reduce(patches, level)[:, 0, 0]
-            idx = np.asarray(order)
+            idx = order
             canvas[idx[:, 0], idx[:, 1]] = values
         return canvas

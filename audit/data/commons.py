@@ -16,7 +16,12 @@ from collections.abc import Sequence
 import pandas as pd
 import requests
 
+from audit.http import read_bounded
+
 log = logging.getLogger(__name__)
+
+#: Largest API answer read (a batch of 50 files' metadata is a few hundred KB).
+MAX_ANSWER_BYTES = 32 * 2**20
 
 BATCH_SIZE = 50  # the API's limit on titles per request for ordinary clients
 IMAGEINFO_COLUMNS = (
@@ -131,13 +136,14 @@ def fetch_imageinfo(
         if width is not None:
             params["iiurlwidth"] = str(width)
         try:
-            response = session.get(api, params=params, timeout=timeout)
-            response.raise_for_status()
-            doc = response.json()
-        except requests.RequestException as exc:
+            with session.get(api, params=params, timeout=timeout, stream=True) as response:
+                response.raise_for_status()
+                doc = json.loads(read_bounded(response, MAX_ANSWER_BYTES,
+                                              what=f"Commons API {api}"))
+        except (requests.RequestException, ValueError) as exc:
+            if isinstance(exc, json.JSONDecodeError):
+                raise CommonsError(_MSG_API_MALFORMED.format(api=api, problem=exc)) from exc
             raise CommonsError(_MSG_API_FAILED.format(api=api, error=exc)) from exc
-        except json.JSONDecodeError as exc:
-            raise CommonsError(_MSG_API_MALFORMED.format(api=api, problem=exc)) from exc
         if not isinstance(doc, dict) or "error" in doc or "query" not in doc:
             problem = doc.get("error") if isinstance(doc, dict) else "not an object"
             raise CommonsError(_MSG_API_MALFORMED.format(api=api, problem=problem))

@@ -18,7 +18,12 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import requests
 
+from audit.http import read_bounded
+
 log = logging.getLogger(__name__)
+
+#: Largest query answer read (the WikiCeleb answer is a few MB).
+MAX_ANSWER_BYTES = 512 * 2**20
 
 PACKAGED_QUERY = Path(__file__).with_name("queries") / "people.rq"
 #: Result variables of the people query, in order.
@@ -132,16 +137,17 @@ def run_query(
         The request failed after retries, or the final status is an error.
     """
     try:
-        response = session.get(
+        with session.get(
             endpoint,
             params={"query": query, "format": "json"},
             headers={"Accept": "application/sparql-results+json"},
             timeout=timeout,
-        )
-        response.raise_for_status()
-    except requests.RequestException as exc:
+            stream=True,
+        ) as response:
+            response.raise_for_status()
+            return read_bounded(response, MAX_ANSWER_BYTES, what=f"query service {endpoint}")
+    except (requests.RequestException, ValueError) as exc:
         raise QueryError(_MSG_QUERY_FAILED.format(endpoint=endpoint, error=exc)) from exc
-    return response.content
 
 
 def entity_qid(value: str) -> str | None:

@@ -199,7 +199,8 @@ class ExternalProgram(SaliencyModel):
         raise ModelError(_MSG_USE_FILES)
 
     def _run(self, path: Path) -> tuple[str, str]:
-        args = [a.replace(IMAGE_PLACEHOLDER, str(path)) for a in self.command]
+        # an absolute path can never be mistaken for an option (a file named "-x.jpg")
+        args = [a.replace(IMAGE_PLACEHOLDER, str(Path(path).resolve())) for a in self.command]
         prog = args[0]
         log.debug("running %s", args)
         try:
