@@ -105,6 +105,8 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
         aggregates = pd.concat([compute_aggregates(win_rates, groups, method=m, **stats)
                                 for m in methods], ignore_index=True)
         out.tables[f"{prefix}aggregates"] = aggregates
+    if a.paper_aggregates and len(factors) == 2 and not win_rates.empty:
+        _paper_view(settings, win_rates, out, prefix=prefix)
     position = []
     if a.position_baseline and not baseline.empty:
         position.append(compute_position_baseline(baseline, alpha=a.alpha,
@@ -142,6 +144,28 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
     if f"{prefix}regression" in out.tables:
         out.figures[f"{prefix}coefficients"] = plot_coefficients(
             out.tables[f"{prefix}regression"], context=ctx)
+
+
+def _paper_view(settings: AuditConfig, win_rates: pd.DataFrame, out: Analysis, *,
+                prefix: str = "") -> None:
+    """Add the published figure's table and chart (p, Δ, 2·SE, the study's aggregates).
+
+    In a counterbalanced run the study's ``p_left`` is the first-named group's share over
+    both orders, so the numbers are position-free versions of the published ones.
+    """
+    from audit.analysis.counts import paper_table
+    from audit.plots.pairwise import plot_pairwise
+
+    a = settings.analysis
+    counts = win_rates[["group_a", "group_b", "wins_a", "n"]].assign(
+        setting=settings.name, num_iterations=settings.compare.n_trials, n_groups=2)
+    table = paper_table(counts, setting=settings.name, num_iterations=settings.compare.n_trials,
+                        alpha=a.alpha, ci_method=a.ci_method, correction=a.correction)
+    out.tables[f"{prefix}paper_table"] = table
+    published = table[table["aggregate_method"].isna() | (table["aggregate_method"] == "paper")]
+    out.figures[f"{prefix}paper_pairwise"] = plot_pairwise(
+        published, interval=("wald_low", "wald_high"),
+        title=f"{settings.name}: the study's layout and p ± 2·SE", context=settings.plots.context)
 
 
 def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,

@@ -113,6 +113,11 @@ def test_paper_config_runs_in_debug_size(experiment, wikiceleb, tmp_path, weight
         assert len(rates) == 6 and (rates["n"] > 0).all()
         aggregates = pd.read_csv(out / "tables/aggregates.csv")
         assert set(aggregates["method"]) == {"all_pairs", "paper"}  # the study's arithmetic too
+        paper = pd.read_csv(out / "tables/paper_table.csv").set_index("label")
+        assert {"BF↔WF", "BM↔WF", "B↔W", "F↔M"} <= set(paper.index)
+        # the study's F↔M total keeps only the three female-first pairs
+        assert paper.loc["F↔M", "n"] == paper.loc[["BF↔BM", "BF↔WM", "WF↔WM"], "n"].sum()
+        assert (out / "figures/paper_pairwise.png").is_file()
     elif experiment == "paper_all_groups":
         assert len(result.records["kway"]) == 4
         assert all(len(g) == 4 for g in result.records["kway"]["groups"])
