@@ -33,6 +33,8 @@ _SRGB_TO_XYZ = np.array(
 _D65_WHITE = np.array([0.95047, 1.0, 1.08883])
 # central share (per side) of the face box taken as skin: keeps hair and background out
 _SKIN_FRACTION = 0.5
+#: Rows converted at a time when streaming the colour statistics (bounded memory).
+_ROWS_PER_BLOCK = 256
 _MSG_IMAGE = "covariates need a uint8 RGB array of shape (H, W, 3), got dtype {dtype} shape {shape}"
 
 
@@ -114,13 +116,21 @@ def compute_image_covariates(
     if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3 or 0 in arr.shape:
         raise ValueError(_MSG_IMAGE.format(dtype=arr.dtype, shape=arr.shape))
     height, width = arr.shape[:2]
-    luminance = srgb_to_linear(arr) @ _SRGB_TO_XYZ[1]
-    lab = srgb_to_lab(arr)
+    # Streamed over row blocks: float Lab of a 25-megapixel scan at once would take gigabytes.
+    total = total_sq = total_l = 0.0
+    for start in range(0, height, _ROWS_PER_BLOCK):
+        block = arr[start:start + _ROWS_PER_BLOCK]
+        lum = srgb_to_linear(block) @ _SRGB_TO_XYZ[1]
+        total += float(lum.sum())
+        total_sq += float(np.square(lum).sum())
+        total_l += float(srgb_to_lab(block)[..., 0].sum())
+    n = width * height
+    mean = total / n
     out = {
-        "log_area": float(np.log(width * height)),
-        "mean_luminance": float(luminance.mean()),
-        "rms_contrast": float(luminance.std()),
-        "mean_lightness": float(lab[..., 0].mean()),
+        "log_area": float(np.log(n)),
+        "mean_luminance": mean,
+        "rms_contrast": float(np.sqrt(max(total_sq / n - mean * mean, 0.0))),
+        "mean_lightness": total_l / n,
         "face_area_share": float("nan"),
         "skin_lightness": float("nan"),
         "skin_b": float("nan"),
@@ -139,7 +149,7 @@ def compute_image_covariates(
     margin_y = (bottom - top) * (1 - _SKIN_FRACTION) / 2
     x0, x1 = int(round(left + margin_x)), int(round(right - margin_x))
     y0, y1 = int(round(top + margin_y)), int(round(bottom - margin_y))
-    skin = lab[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)].reshape(-1, 3)
+    skin = srgb_to_lab(arr[y0 : max(y1, y0 + 1), x0 : max(x1, x0 + 1)]).reshape(-1, 3)
     out["skin_lightness"] = float(skin[:, 0].mean())
     out["skin_b"] = float(skin[:, 2].mean())
     out["ita"] = individual_typology_angle(out["skin_lightness"], out["skin_b"])

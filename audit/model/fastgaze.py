@@ -123,8 +123,8 @@ class FastGaze(SaliencyModel):
     def score(self, batch: torch.Tensor) -> torch.Tensor:
         """Score a ``(B, 3, rh, rw)`` batch; returns ``(B, rows, cols)`` raw scores."""
         batch = batch.to(self.device, dtype=torch.float32)
-        if self.channels_last:
-            batch = batch.contiguous(memory_format=torch.channels_last)
+        batch = batch.contiguous(memory_format=torch.channels_last if self.channels_last
+                                 else torch.contiguous_format)
         with torch.inference_mode():
             return self.net(batch)[:, 0]
 

@@ -307,10 +307,14 @@ def prepare_array(rgb: npt.NDArray[np.uint8], *, box: int = BOX) -> Prepared:
 
 
 def to_tensor(images: list[Prepared]) -> torch.Tensor:
-    """Stack equal-size prepared images into a float32 ``(B, 3, rh, rw)`` tensor minus the means."""
+    """Stack equal-size prepared images into a float32 ``(B, 3, rh, rw)`` tensor minus the means.
+
+    The tensor keeps the pixels' interleaved layout (``torch.channels_last`` strides), which is
+    what channels-last convolutions want; models that need NCHW memory call ``.contiguous()``.
+    """
     sizes = {p.resized_size for p in images}
     if len(sizes) != 1:
         raise ValueError(f"to_tensor needs images of one size, got {sorted(sizes)}")
     batch = np.stack([p.pixels for p in images]).astype(np.float32)
     batch -= np.asarray(CHANNEL_MEANS, dtype=np.float32)
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous()
+    return torch.from_numpy(batch).permute(0, 3, 1, 2)

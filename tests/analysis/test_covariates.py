@@ -8,6 +8,7 @@ from audit.analysis.covariates import (
     compute_image_covariates,
     individual_typology_angle,
     srgb_to_lab,
+    srgb_to_linear,
 )
 from audit.crop.geometry import Box
 
@@ -57,3 +58,13 @@ def test_without_face_box_skin_covariates_are_nan_and_table_is_indexed_by_id():
 def test_non_uint8_image_is_rejected():
     with pytest.raises(ValueError, match="uint8 RGB"):
         compute_image_covariates(np.zeros((4, 4, 3), dtype=np.float32))
+
+
+def test_streamed_statistics_equal_whole_image_statistics():
+    rng = np.random.default_rng(0)
+    big = rng.integers(0, 256, size=(700, 300, 3), dtype=np.uint8)  # several row blocks
+    got = compute_image_covariates(big)
+    lum = srgb_to_linear(big) @ np.array([0.2126729, 0.7151522, 0.0721750])
+    assert got["mean_luminance"] == pytest.approx(lum.mean(), rel=1e-3)
+    assert got["rms_contrast"] == pytest.approx(lum.std(), rel=1e-3)
+    assert got["mean_lightness"] == pytest.approx(srgb_to_lab(big)[..., 0].mean(), rel=1e-9)
