@@ -8,7 +8,6 @@ Composes ``conf/fetch.yaml``, turns ``data`` into a typed :class:`~audit.data.se
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from audit.data import load_people
 from audit.data.build import fetch_wikidata
 from audit.data.settings import DataConfig
+from audit.io import project_root
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def to_data_config(cfg: DictConfig) -> DataConfig:
 def main(cfg: DictConfig) -> None:
     """Fetch (wikidata) or build (synthetic, folder) the people table named by ``data``."""
     settings = to_data_config(cfg.data)
-    root = Path.cwd()  # hydra.job.chdir is false: relative data paths are from where you ran it
+    # the same root as audit.run, so a fetched table is found by the runs wherever you start
+    root = project_root(cfg.paths.root)
     if settings.source == "wikidata":
         provenance = fetch_wikidata(settings, root=root)
         log.info("Done: %d people, statuses %s, table %s", provenance["n_people"],
