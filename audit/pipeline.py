@@ -130,8 +130,7 @@ def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable
     for k in ("workers", "shard"):
         compare.pop(k)
     spec = {"design": design, "seed": settings.seed, "compare": compare,
-            "model": {"name": model.name, "weights": model.weights_sha256,
-                      "params": getattr(model, "cache_params", None)},
+            "model": model.output_identity(),
             "people": data_fingerprint(people)}
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

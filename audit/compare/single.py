@@ -40,9 +40,8 @@ class ImageScore:
 
 def cache_key(image_sha256: str, model: SaliencyModel) -> str:
     """Key of one image's output under one model and preprocessing setting."""
-    spec = {"image": image_sha256, "model": model.name, "weights": model.weights_sha256,
-            "box": model.box, "preprocess": PREPROCESS_VERSION,
-            "params": getattr(model, "cache_params", None)}
+    spec = {"image": image_sha256, "model": model.output_identity(), "box": model.box,
+            "preprocess": PREPROCESS_VERSION}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 

@@ -152,6 +152,16 @@ class SaliencyModel(ABC):
         return {"name": self.name, "weights_sha256": self.weights_sha256,
                 "device": str(self.device), "batch_size": self.batch_size}
 
+    def output_identity(self) -> dict[str, object]:
+        """Return what determines this model's scores (for cache and checkpoint keys).
+
+        :meth:`describe` without the settings that only decide where and how fast it runs.
+        """
+        info = self.describe()
+        for key in ("device", "batch_size", "weights"):
+            info.pop(key, None)
+        return info
+
     def predict(self, images: Sequence[Prepared]) -> list[SaliencyMap]:
         """Score prepared images, batching those of equal resized size; order is kept."""
         out: list[SaliencyMap | None] = [None] * len(images)

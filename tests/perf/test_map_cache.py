@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from audit.compare.single import MapCache, cache_key, score_images
+from audit.model.center_bias import CenterBias
 from audit.model.luminance import Luminance
 
 
@@ -63,9 +64,12 @@ def test_changed_weights_or_box_or_params_change_the_key():
     other_box = Luminance(device="cpu")
     other_box.box = 256
     assert cache_key("ab" * 32, other_box) != base
-    other_params = Luminance(device="cpu")
-    other_params.cache_params = {"sigma": 2.0}
-    assert cache_key("ab" * 32, other_params) != base
+    center = CenterBias(device="cpu", sigma=0.25)
+    assert cache_key("ab" * 32, center) != base
+    assert cache_key("ab" * 32, CenterBias(device="cpu", sigma=0.5)) != cache_key(
+        "ab" * 32, center)
+    # where and how fast a model runs does not change its scores, so it shares the entry
+    assert cache_key("ab" * 32, Luminance(device="cpu", batch_size=3)) == base
 
 
 def test_changed_weights_miss_the_cache(two_images, tmp_path):
