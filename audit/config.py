@@ -8,11 +8,14 @@ module only assembles them. ``model`` is the one group built by ``hydra.utils.in
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from audit.analysis.settings import AnalysisConfig
 from audit.compare.settings import CompareConfig
@@ -61,6 +64,61 @@ def to_settings(cfg: DictConfig) -> AuditConfig:
     if isinstance(settings.model, DictConfig):
         settings.model = OmegaConf.to_container(settings.model, resolve=True)
     return settings
+
+
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+
+
+def composition_error(overrides: list[str], *, conf_dir: Path = CONF_DIR) -> str | None:
+    """Compose ``conf/config.yaml`` with ``overrides``; on failure, one line naming the key.
+
+    Hydra reports a mistyped key, a wrong type or an unknown option over several lines; an
+    audit should stop with one sentence that names the key and, where it can, the fix.
+    Returns ``None`` when the overrides compose.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException, MissingConfigException
+
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            compose(config_name="config", overrides=overrides)
+    except MissingConfigException as exc:
+        return _missing_option(str(exc), conf_dir)
+    except ConfigCompositionException as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+            key = str(cause.full_key)
+            problem = str(cause).splitlines()[0]
+            parent, _, leaf = key.rpartition(".")
+            hint = ""
+            if "not in" in problem:
+                node = _schema_node(parent)
+                hint = suggest_key(leaf, list(node)) if node is not None else ""
+            return f"{key}: {problem}{hint}"
+        return str(exc).splitlines()[0]
+    finally:
+        GlobalHydra.instance().clear()
+    return None
+
+
+def _schema_node(dotted: str):
+    node: Any = OmegaConf.structured(AuditConfig)
+    for part in filter(None, dotted.split(".")):
+        node = node.get(part) if isinstance(node, DictConfig) else None
+    return node if isinstance(node, DictConfig) else None
+
+
+def _missing_option(message: str, conf_dir: Path) -> str:
+    """``Could not find 'model/nope'`` -> ``model=nope: no such option (choose one of ...)``."""
+    match = re.search(r"Could not find '([\w/]+)/([^']+)'", message)
+    if not match:
+        return message.splitlines()[0]
+    group, option = match.groups()
+    options = sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
+    return (f"{group}={option}: no such option in conf/{group}/ (choose one of "
+            f"{', '.join(options)}){suggest_key(option, options)}")
 
 
 def suggest_key(key: str, known: list[str]) -> str:

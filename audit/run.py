@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audit.config import register_configs, to_settings
+from audit.config import composition_error, register_configs, to_settings
 
 log = logging.getLogger("audit.run")
 
@@ -63,5 +63,21 @@ def main(cfg: DictConfig) -> None:
         sys.exit(2)
 
 
+def _precheck(argv: list[str]) -> None:
+    """Stop with one line when the command-line overrides do not compose.
+
+    Only plain runs are checked here; sweeps (``-m``), Hydra's own options and flags are left
+    to Hydra, whose messages then apply.
+    """
+    if any(a.startswith("-") for a in argv):
+        return
+    overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
+    problem = composition_error(overrides)
+    if problem:
+        print(f"python -m audit.run: error: {problem}", file=sys.stderr)  # noqa: T201 - CLI
+        sys.exit(2)
+
+
 if __name__ == "__main__":
+    _precheck(sys.argv[1:])
     main()

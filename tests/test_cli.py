@@ -138,3 +138,21 @@ def test_merge_command_reports_bad_input_in_one_line(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.strip().startswith("python -m audit.merge: error:")
     assert "not a run folder" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [("compare.n_trails=3", "compare.n_trails: Key 'n_trails' not in 'CompareConfig' "
+                            "(did you mean 'n_trials'?)"),
+     ("compare.n_trials=abc", "compare.n_trials: Value 'abc' of type 'str' could not be "
+                              "converted to Integer"),
+     ("model=fastgze", "model=fastgze: no such option in conf/model/ (choose one of "
+                       "center_bias, external, fastgaze, luminance, spectral_residual) "
+                       "(did you mean 'fastgaze'?)")],
+)
+def test_config_mistakes_stop_with_one_line_naming_the_key(override, expected, tmp_path):
+    proc = _run(["audit.run", "experiment=pairwise", override], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.strip() == f"python -m audit.run: error: {expected}"

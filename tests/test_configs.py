@@ -121,3 +121,12 @@ def test_impossible_values_fail_at_start_naming_the_key(override, message):
 def test_unknown_model_lists_the_options():
     with pytest.raises(ConfigCompositionException, match="model/nope"):
         _compose(["model=nope"])
+
+
+def test_composition_error_is_one_line_with_a_hint():
+    from audit.config import composition_error
+
+    assert composition_error(["experiment=pairwise"]) is None
+    assert composition_error(["compare.layout.scalng=none"]) == (
+        "compare.layout.scalng: Key 'scalng' not in 'LayoutConfig' (did you mean 'scaling'?)")
+    assert composition_error(["data=wikidat"]).startswith("data=wikidat: no such option")
