@@ -84,6 +84,46 @@ def scale_image(rgb: npt.NDArray[np.uint8], layout: LayoutConfig) -> npt.NDArray
     return np.asarray(out, dtype=np.uint8)
 
 
+def layout_boxes(sizes: Sequence[tuple[int, int]], layout: LayoutConfig
+                 ) -> tuple[tuple[int, int], tuple[Box, ...]]:
+    """Return the canvas ``(W, H)`` and slot boxes of :func:`compose`, from the sizes only.
+
+    Examples
+    --------
+    >>> layout_boxes([(30, 20), (10, 40)], LayoutConfig())
+    ((40, 40), (Box(left=0, top=0, width=30, height=20), Box(left=30, top=0, width=10, height=40)))
+    """
+    pad = int(layout.padding)
+    horizontal = layout.direction == "horizontal"
+    if horizontal:
+        canvas = (sum(w for w, _ in sizes) + pad * (len(sizes) + 1),
+                  max(h for _, h in sizes) + 2 * pad)
+    else:
+        canvas = (max(w for w, _ in sizes) + 2 * pad,
+                  sum(h for _, h in sizes) + pad * (len(sizes) + 1))
+    boxes, cursor = [], pad
+    for w, h in sizes:
+        if horizontal:
+            slack = canvas[1] - 2 * pad - h
+            boxes.append(Box(cursor, pad + (slack // 2 if layout.align == "center" else 0), w, h))
+            cursor += w + pad
+        else:
+            slack = canvas[0] - 2 * pad - w
+            boxes.append(Box(pad + (slack // 2 if layout.align == "center" else 0), cursor, w, h))
+            cursor += h + pad
+    return canvas, tuple(boxes)
+
+
+def filled_canvas(height: int, width: int, colour: Sequence[int]) -> npt.NDArray[np.uint8]:
+    """Return an RGB canvas of one colour (numpy's broadcast of a 3-vector is ~70x slower)."""
+    r, g, b = (int(c) for c in colour)
+    if r == g == b:
+        return np.full((height, width, 3), r, dtype=np.uint8)
+    canvas = np.empty((height, width, 3), dtype=np.uint8)
+    canvas[..., 0], canvas[..., 1], canvas[..., 2] = r, g, b
+    return canvas
+
+
 def compose(images: Sequence[npt.NDArray[np.uint8]], layout: LayoutConfig) -> Composite:
     """Paste already-scaled images side by side (or stacked) on a filled canvas.
 
@@ -101,31 +141,12 @@ def compose(images: Sequence[npt.NDArray[np.uint8]], layout: LayoutConfig) -> Co
     """
     if not images:
         raise ValueError("compose needs at least one image")
-    pad = int(layout.padding)
-    horizontal = layout.direction == "horizontal"
-    sizes = [(int(im.shape[1]), int(im.shape[0])) for im in images]
-    if horizontal:
-        canvas_w = sum(w for w, _ in sizes) + pad * (len(images) + 1)
-        canvas_h = max(h for _, h in sizes) + 2 * pad
-    else:
-        canvas_w = max(w for w, _ in sizes) + 2 * pad
-        canvas_h = sum(h for _, h in sizes) + pad * (len(images) + 1)
-    canvas = np.empty((canvas_h, canvas_w, 3), dtype=np.uint8)
-    canvas[:] = np.asarray(layout.pad_color, dtype=np.uint8)
-    boxes = []
-    cursor = pad
-    for im, (w, h) in zip(images, sizes, strict=True):
-        if horizontal:
-            slack = canvas_h - 2 * pad - h
-            left, top = cursor, pad + (slack // 2 if layout.align == "center" else 0)
-            cursor += w + pad
-        else:
-            slack = canvas_w - 2 * pad - w
-            left, top = pad + (slack // 2 if layout.align == "center" else 0), cursor
-            cursor += h + pad
-        canvas[top:top + h, left:left + w] = im
-        boxes.append(Box(left, top, w, h))
-    return Composite(canvas, tuple(boxes))
+    (canvas_w, canvas_h), boxes = layout_boxes(
+        [(int(im.shape[1]), int(im.shape[0])) for im in images], layout)
+    canvas = filled_canvas(canvas_h, canvas_w, layout.pad_color)
+    for im, b in zip(images, boxes, strict=True):
+        canvas[b.top:b.bottom, b.left:b.right] = im
+    return Composite(canvas, boxes)
 
 
 def position_name(slot: int, n_slots: int, direction: str) -> str:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from audit.compare.layout import scale_image
+from audit.compare.layout import filled_canvas, layout_boxes, scale_image
 from audit.compare.settings import LayoutConfig
 from audit.crop.geometry import Box
 from audit.data.images import load_image
@@ -61,30 +61,6 @@ def _reduce(rgb: _U8, times: int) -> _U8:
         a += out[..., 1:h:2, 1:w:2, :]
         out = (a >> 2).astype(np.uint8)
     return out
-
-
-def layout_boxes(sizes: Sequence[tuple[int, int]], layout: LayoutConfig
-                 ) -> tuple[tuple[int, int], tuple[Box, ...]]:
-    """Canvas ``(W, H)`` and slot boxes of :func:`audit.compare.layout.compose`, from sizes only."""
-    pad = int(layout.padding)
-    horizontal = layout.direction == "horizontal"
-    if horizontal:
-        canvas = (sum(w for w, _ in sizes) + pad * (len(sizes) + 1),
-                  max(h for _, h in sizes) + 2 * pad)
-    else:
-        canvas = (max(w for w, _ in sizes) + 2 * pad,
-                  sum(h for _, h in sizes) + pad * (len(sizes) + 1))
-    boxes, cursor = [], pad
-    for w, h in sizes:
-        if horizontal:
-            slack = canvas[1] - 2 * pad - h
-            boxes.append(Box(cursor, pad + (slack // 2 if layout.align == "center" else 0), w, h))
-            cursor += w + pad
-        else:
-            slack = canvas[0] - 2 * pad - w
-            boxes.append(Box(pad + (slack // 2 if layout.align == "center" else 0), cursor, w, h))
-            cursor += h + pad
-    return canvas, tuple(boxes)
 
 
 @dataclass
@@ -316,8 +292,7 @@ class ImageStore:
 
     def _full_canvas(self, image_ids: Sequence[str], size: tuple[int, int],
                      boxes: Sequence[Box]) -> _U8:
-        canvas = np.empty((size[1], size[0], 3), dtype=np.uint8)
-        canvas[:] = np.asarray(self.layout.pad_color, dtype=np.uint8)
+        canvas = filled_canvas(size[1], size[0], self.layout.pad_color)
         for i, b in zip(image_ids, boxes, strict=True):
             canvas[b.top:b.top + b.height, b.left:b.left + b.width] = self.get(i)
         return canvas
@@ -327,8 +302,7 @@ class ImageStore:
                         box: int) -> _U8:
         step = 1 << level
         cols, rows = size[0] >> level, size[1] >> level
-        canvas = np.empty((rows, cols, 3), dtype=np.uint8)
-        canvas[:] = np.asarray(self.layout.pad_color, dtype=np.uint8)
+        canvas = filled_canvas(rows, cols, self.layout.pad_color)
         if level == 0:
             for e, b in zip(entries, boxes, strict=True):
                 canvas[b.top:b.top + b.height, b.left:b.left + b.width] = e.phases[(0, 0)]
@@ -369,9 +343,8 @@ class ImageStore:
             order = np.argwhere(mixed)  # row-major
             index = np.full((rows, cols), -1, dtype=np.int64)
             index[order[:, 0], order[:, 1]] = np.arange(len(order))
-            fill = np.asarray(self.layout.pad_color, dtype=np.uint8)
-            patches = np.empty((len(order), step, step, 3), dtype=np.uint8)
-            patches[:] = fill
+            patches = filled_canvas(len(order) * step, step, self.layout.pad_color).reshape(
+                len(order), step, step, 3)
             for e, b, band in bands:
                 _paste_band(patches, index[band[0]:band[1], band[2]:band[3]], e, b, band, step)
             values = _reduce(patches, level)[:, 0, 0]

@@ -66,7 +66,7 @@ def sniff_format(head: bytes) -> str | None:
 
     Examples
     --------
-    >>> sniff_format(b"\\x89PNG\\r\\n\\x1a\\n....")
+    >>> sniff_format(b"\x89PNG\r\n\x1a\n....")
     'png'
     >>> sniff_format(b"<?xml version") is None
     True
