@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import logsumexp
 
 from audit.crop.geometry import Box
 from audit.model.base import SaliencyMap
@@ -94,8 +93,13 @@ class PolicyResult:
         """Slots tied for the highest top-k mean (empty when no slot holds a cell)."""
         return tuple(int(i) for i in np.flatnonzero(self.topk_share > 0))
 
-    def record_columns(self) -> dict[str, float]:
+    def record_columns(self, *, a_slot: int = 0) -> dict[str, float]:
         """Return the pairwise record columns (see the record schema) of a two-slot composite.
+
+        Parameters
+        ----------
+        a_slot : int
+            Slot holding image A (1 when the pair ran in swapped order).
 
         Returns
         -------
@@ -109,15 +113,35 @@ class PolicyResult:
         """
         if self.p_sample.size != 2:
             raise ValueError(_MSG_TWO_SLOTS.format(n=self.p_sample.size))
+        a, b = a_slot, 1 - a_slot
         return {
-            "p_a_sample": float(self.p_sample_given_slot[0]),
-            "p_a_topk": float(self.topk_share[0]),
-            "mass_a": float(self.mass[0]),
-            "mass_b": float(self.mass[1]),
-            "score_max_a": float(self.score_max[0]),
-            "score_max_b": float(self.score_max[1]),
+            "p_a_sample": float(self.p_sample_given_slot[a]),
+            "p_a_topk": float(self.topk_share[a]),
+            "mass_a": float(self.mass[a]),
+            "mass_b": float(self.mass[b]),
+            "score_max_a": float(self.score_max[a]),
+            "score_max_b": float(self.score_max[b]),
         }
 
+
+def logsumexp(values: npt.ArrayLike) -> float:
+    """``log Σ exp(v)`` computed stably (shifted by the maximum); ``-inf`` for no values.
+
+    A plain numpy version: scipy's generic one costs more than the sums it does here, and this
+    runs for every composite.
+
+    Examples
+    --------
+    >>> round(logsumexp([1000.0, 1000.0]), 6)
+    1000.693147
+    """
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0:
+        return -np.inf
+    top = float(v.max())
+    if not np.isfinite(top):
+        return top
+    return top + float(np.log(np.exp(v - top).sum()))
 
 def _check_scores(smap: SaliencyMap) -> npt.NDArray[np.float64]:
     scores = np.asarray(smap.scores, dtype=np.float64)

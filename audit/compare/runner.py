@@ -162,10 +162,7 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
     row.update(
         point_x=float(point.x), point_y=float(point.y), score_max=float(smap.scores.max()),
         outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
-        score_max_a=pol.score_max[job.a_slot], score_max_b=pol.score_max[b],
-        p_a_sample=pol.p_sample_given_slot[job.a_slot],
-        p_a_topk=pol.topk_share[job.a_slot],
-        mass_a=pol.mass[job.a_slot], mass_b=pol.mass[b],
+        **pol.record_columns(a_slot=job.a_slot),
     )
     return row
 

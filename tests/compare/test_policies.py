@@ -186,3 +186,10 @@ def test_sample_point_is_reproducible_and_near_argmax_at_low_temperature():
     x, y, slot = sample_point(smap, np.random.default_rng(0), 1e-3, boxes=[BOX_A, BOX_B])
     assert (x, y, slot) == (24.0, 24.0, 0)
     assert sample_point(smap, np.random.default_rng(0), 1.0)[2] == -1  # no boxes given
+
+
+def test_record_columns_follow_image_a_when_swapped():
+    r = judge(make_map(SCORES), [BOX_A, BOX_B])
+    straight, swapped = r.record_columns(), r.record_columns(a_slot=1)
+    assert swapped["mass_a"] == straight["mass_b"] and swapped["mass_b"] == straight["mass_a"]
+    assert swapped["p_a_sample"] == pytest.approx(1 - straight["p_a_sample"])
