@@ -37,6 +37,12 @@ def project_root(root: str | None = None) -> Path:
     return Path(__file__).resolve().parents[1]
 
 
+def resolve_path(root: Path, value: str | os.PathLike) -> Path:
+    """Return ``value`` if it is absolute, else ``root / value`` (``~`` expanded)."""
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else Path(root) / path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file and an atomic rename."""
     path = Path(path)

@@ -33,7 +33,7 @@ from audit.compare.store import ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
 from audit.data.table import group_labels, require_group_columns
-from audit.io import Checkpoints, project_root, sha256_frame
+from audit.io import Checkpoints, project_root, resolve_path, sha256_frame
 from audit.manifest import build_manifest
 from audit.model.base import SaliencyModel
 
@@ -51,11 +51,6 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     caveats: list[str] = field(default_factory=list)
     analysis: Any = None
-
-
-def _resolve(root: Path, path: str) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else root / p
 
 
 def assign_groups(table: pd.DataFrame, group_by: list[str], groups: list[str] | None,
@@ -261,7 +256,7 @@ def run(
         plans = _plan(settings, context["members"], context["table"])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
         key = records_key(settings, model, people, design)
-        checkpoints = Checkpoints(_resolve(root, settings.paths.work_dir)
+        checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
         paths = dict(zip(context["table"]["id"].astype(str),
                          context["table"]["image_path"].astype(str), strict=True))
@@ -280,7 +275,7 @@ def run(
                             "cached_bytes": store.cached_bytes}
     elif design in ("saliency_stats", "male_gaze"):
         table = context["table"]
-        cache = MapCache(_resolve(root, settings.paths.cache_dir) / "saliency")
+        cache = MapCache(resolve_path(root, settings.paths.cache_dir) / "saliency")
         scores = score_images(list(table["id"].astype(str)),
                               list(table["image_path"].astype(str)),
                               list(table["sha256"].astype(str)), model, cache=cache,

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from audit.data.build import resolve_path
 from audit.data.folder import load_folder_table
 from audit.data.settings import DataConfig, DownloadConfig, MappingsConfig, SyntheticConfig
 from audit.data.synthetic import config_hash, generate_synthetic
@@ -25,6 +24,7 @@ from audit.data.table import (
     load_mapping,
 )
 from audit.http import sha256_file
+from audit.io import resolve_path
 
 __all__ = [
     "DataConfig", "DownloadConfig", "MappingsConfig", "PeopleTable", "SyntheticConfig",

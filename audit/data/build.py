@@ -34,6 +34,7 @@ from audit.data.wikidata import (
     run_query,
 )
 from audit.http import make_session, sha256_file
+from audit.io import resolve_path
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,6 @@ _MSG_NO_CONTACT = (
     "Run: python -m audit.fetch data=wikidata data.contact=YOUR_EMAIL_OR_URL"
 )
 _MSG_QUERY_FILE = "data.query_file={path} does not exist; give a .rq file or null for the default"
-
-
-def resolve_path(root: Path, value: str | os.PathLike) -> Path:
-    """``value`` if absolute, else ``root / value``."""
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else Path(root) / path
 
 
 def user_agent(contact: str) -> str:
