@@ -29,17 +29,17 @@ def shared_path(var: str, what: str) -> Path:
     pytest.skip(msg)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def weights_path() -> Path:
     return shared_path("AUDIT_FASTGAZE_WEIGHTS", "the path of fastgaze.vxm")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def reference_dir() -> Path:
     return shared_path("AUDIT_REFERENCE_DIR", "the folder holding twitter_results.txt")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def golden_dir() -> Path:
     return shared_path("AUDIT_GOLDEN_DIR", "the golden cases folder")
 

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pandas as pd
 import pytest
 
@@ -46,11 +43,8 @@ def test_embedded_counts_give_the_published_table():
     _check_published(paper_table(counts))
 
 
-def test_reference_file_gives_the_published_table():
-    ref = os.environ.get("AUDIT_REFERENCE_DIR")
-    if not ref:
-        pytest.skip("set AUDIT_REFERENCE_DIR (e.g. ../shared/reference) to test the authors' file")
-    counts = parse_counts_file(Path(ref) / "twitter_results.txt")
+def test_reference_file_gives_the_published_table(reference_dir):
+    counts = parse_counts_file(reference_dir / "twitter_results.txt")
     assert len(counts) == 42
     together = counts[(counts["n_groups"] == 4) & (counts["num_iterations"] == 5000)].iloc[0]
     assert together["stats"] == [1205.0, 923.0, 1756.0, 1116.0]

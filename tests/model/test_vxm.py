@@ -20,8 +20,8 @@ ALPHAS = {14: 0.2747, 15: 0.2713, 16: 0.3741, 17: 0.3894}
 
 
 @pytest.fixture(scope="module")
-def raw(fastgaze_weights: Path) -> bytes:
-    return fastgaze_weights.read_bytes()
+def raw(weights_path: Path) -> bytes:
+    return weights_path.read_bytes()
 
 
 def _entries(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -51,8 +51,8 @@ def _replace(data: bytes, key: str, value: bytes) -> bytes:
     return _build(entries)
 
 
-def test_real_file_has_19_layers_with_the_documented_shapes(fastgaze_weights: Path) -> None:
-    vxm = read_vxm(fastgaze_weights)
+def test_real_file_has_19_layers_with_the_documented_shapes(weights_path: Path) -> None:
+    vxm = read_vxm(weights_path)
     assert len(vxm.entries) == 239
     assert vxm.get_int("layerCount") == 19 and vxm.get_int("modelType") == 2
     layers = parse_layers(vxm)
@@ -71,11 +71,11 @@ def test_real_file_has_19_layers_with_the_documented_shapes(fastgaze_weights: Pa
             assert layer == BlurSpec(kernel_size=19, std=3)
         else:
             assert layer == PoolSpec(2)
-    assert file_sha256(fastgaze_weights) == SHA256
+    assert file_sha256(weights_path) == SHA256
 
 
-def test_parses_from_bytes_identically(raw: bytes, fastgaze_weights: Path) -> None:
-    a, b = parse_layers(read_vxm(raw)), parse_layers(read_vxm(fastgaze_weights))
+def test_parses_from_bytes_identically(raw: bytes, weights_path: Path) -> None:
+    a, b = parse_layers(read_vxm(raw)), parse_layers(read_vxm(weights_path))
     assert isinstance(a[0], ConvSpec) and isinstance(b[0], ConvSpec)
     np.testing.assert_array_equal(a[0].weight, b[0].weight)
 

@@ -12,8 +12,6 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from audit.http import CHUNK_SIZE
@@ -21,15 +19,6 @@ from audit.http import CHUNK_SIZE
 from .netfake import FakeSite, Served, jpeg, ranged
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    srv = HTTPServer(host="127.0.0.1", threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
 
 
 def _args(site: FakeSite) -> list[str]:

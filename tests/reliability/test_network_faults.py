@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from audit.data.build import fetch_wikidata
@@ -27,16 +25,6 @@ MAPPINGS = MappingsConfig(
     ethnicity_to_race=str(REPO / "data/mappings/ethnicity_to_race.csv"),
 )
 HTML = b"<!DOCTYPE html><html><head><title>Error</title></head><body><h1>Oops</h1></body></html>"
-
-
-@pytest.fixture
-def server() -> Iterator[HTTPServer]:
-    # Threaded: a stalled handler must not block the other downloads or the retries.
-    srv = HTTPServer(host="127.0.0.1", threaded=True)
-    srv.start()
-    yield srv
-    srv.clear()
-    srv.stop()
 
 
 def config(site: FakeSite, **changes: object) -> DataConfig:
