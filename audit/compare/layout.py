@@ -40,10 +40,18 @@ class Composite:
 
     def slot_of(self, x: float, y: float) -> int:
         """Index of the box holding ``(x, y)``, or -1 when it falls on the canvas fill."""
-        for i, box in enumerate(self.boxes):
-            if box.contains(x, y):
-                return i
-        return -1
+        return slot_of(self.boxes, x, y)
+
+
+def slot_of(boxes: Sequence[Box], x: float, y: float) -> int:
+    """Return the index of the box holding ``(x, y)``, or -1 for the canvas fill.
+
+    Examples
+    --------
+    >>> slot_of([Box(0, 0, 10, 10), Box(10, 0, 10, 5)], 12, 7)
+    -1
+    """
+    return next((i for i, box in enumerate(boxes) if box.contains(x, y)), -1)
 
 
 def scaled_size(width: int, height: int, *, scaling: str, fixed_height: int,

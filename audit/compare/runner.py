@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from audit.compare.layout import Composite, compose, position_name
-from audit.compare.policies import judge
+from audit.compare.layout import Composite, compose, position_name, slot_of
+from audit.compare.policies import PolicyResult, judge
 from audit.compare.records import KWAY_DESIGNS, to_frame
 from audit.compare.sampling import Job
 from audit.compare.settings import CompareConfig
@@ -132,6 +132,16 @@ def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | 
     return out
 
 
+def _judge(r: _Ready, smap: SaliencyMap, config: CompareConfig
+           ) -> tuple[dict[str, float], int, PolicyResult]:
+    """Return the program's point and max score, the slot holding it (-1: fill), the policies."""
+    point = salient_point(smap)
+    located = {"point_x": float(point.x), "point_y": float(point.y),
+               "score_max": float(smap.scores.max())}
+    pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
+    return located, slot_of(r.boxes, point.x, point.y), pol
+
+
 def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: CompareConfig,
               error: str | None) -> dict:
     job = r.job
@@ -155,13 +165,10 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
             row[f"box_{side}_{k}"] = getattr(box, k) if box else -1
     if smap is None:
         return row
-    point = salient_point(smap)
-    slot = next((i for i, bx in enumerate(r.boxes) if bx.contains(point.x, point.y)), -1)
-    pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
+    located, slot, pol = _judge(r, smap, config)
     outcome = "background" if slot < 0 else ("a" if slot == job.a_slot else "b")
     row.update(
-        point_x=float(point.x), point_y=float(point.y), score_max=float(smap.scores.max()),
-        outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
+        **located, outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
         **pol.record_columns(a_slot=job.a_slot),
     )
     return row
@@ -182,12 +189,9 @@ def _kway_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
     }
     if smap is None:
         return row
-    point = salient_point(smap)
-    slot = next((i for i, bx in enumerate(r.boxes) if bx.contains(point.x, point.y)), -1)
-    pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
+    located, slot, pol = _judge(r, smap, config)
     row.update(
-        point_x=float(point.x), point_y=float(point.y), score_max=float(smap.scores.max()),
-        outcome="win" if slot >= 0 else "background", error=None,
+        **located, outcome="win" if slot >= 0 else "background", error=None,
         winner_group=job.groups[slot] if slot >= 0 else None,
         winner_slot=slot if slot >= 0 else None,
         mass_shares=[float(m) for m in pol.mass],
