@@ -32,7 +32,7 @@ from audit.compare.single import MapCache, score_images
 from audit.compare.store import ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
-from audit.data.table import group_labels, require_group_columns
+from audit.data.table import group_labels, image_paths, require_group_columns
 from audit.io import Checkpoints, project_root, resolve_path, sha256_frame
 from audit.manifest import build_manifest
 from audit.model.base import SaliencyModel
@@ -258,9 +258,7 @@ def run(
         key = records_key(settings, model, people, design)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
-        paths = dict(zip(context["table"]["id"].astype(str),
-                         context["table"]["image_path"].astype(str), strict=True))
-        store = ImageStore(paths, settings.compare.layout,
+        store = ImageStore(image_paths(context["table"]), settings.compare.layout,
                            max_pixels=settings.data.download.max_pixels)
         for kind, jobs in plans.items():
             log.info("%s: %d composites (%s)", kind, len(jobs), design)

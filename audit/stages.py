@@ -30,8 +30,10 @@ from audit.compare.single import ImageScore
 from audit.config import AuditConfig
 from audit.crop.candidate import place_crops
 from audit.crop.geometry import Box
+from audit.crop.rules import salient_point
 from audit.data import PeopleTable
 from audit.data.images import load_image
+from audit.data.table import image_paths
 from audit.io import atomic_write_text, write_json, write_table
 from audit.plots.style import save_figure
 
@@ -53,7 +55,7 @@ class Analysis:
 def _image_covariates(ids: list[str], table: pd.DataFrame, *, max_pixels: int | None
                       ) -> pd.DataFrame:
     """Per-image covariates of the images that took part, read once each."""
-    paths = dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
+    paths = image_paths(table)
 
     def items():
         for image_id in ids:
@@ -190,7 +192,7 @@ def per_image_table(table: pd.DataFrame, scores: dict[str, ImageScore | str]) ->
         result = scores.get(str(rec.id))
         row: dict[str, Any] = {"id": str(rec.id), "group": rec.group, "error": None}
         if isinstance(result, ImageScore):
-            point, _ = place_crops(result.smap, symmetric=result.symmetric, aspect_ratios=[])
+            point = salient_point(result.smap)
             w, h = result.smap.image_size
             row.update(width=w, height=h, **score_summary(result.smap.scores),
                        point_x=float(point.x), point_y=float(point.y),
@@ -264,7 +266,7 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
     out.tables["gaze_selection"] = selection
     detector = make_detector(g.detector, scale_factor=g.scale_factor,
                              min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac)
-    paths = dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
+    paths = image_paths(table)
     ratios = settings.crop.aspect_ratios
     truths = _true_heads(table)
     rows, items = [], []

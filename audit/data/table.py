@@ -206,6 +206,11 @@ def require_group_columns(table: pd.DataFrame, group_by: Sequence[str], *, sourc
                 column=column, source=source, columns=list(table.columns)))
 
 
+def image_paths(table: pd.DataFrame) -> dict[str, str]:
+    """Map each image ``id`` of a people table to its ``image_path``."""
+    return dict(zip(table["id"].astype(str), table["image_path"].astype(str), strict=True))
+
+
 def group_labels(table: pd.DataFrame, group_by: Sequence[str]) -> pd.Series:
     """One ``group`` label per row, the group_by values joined by ``_`` (``black_female``)."""
     if not group_by:
