@@ -23,10 +23,12 @@ from omegaconf import OmegaConf
 from audit.config import AuditConfig, to_settings
 from audit.io import project_root
 from audit.pipeline import RunResult, prepare_people, sort_records, write_run
+from audit.stages import RECORD_FILES
 
 log = logging.getLogger("audit.merge")
 
-_RECORD_KINDS = {"pairs": "records.parquet", "kway": "records_kway.parquet"}
+#: Composite record kinds a shard can hold (per-image designs are never sharded).
+_SHARDED_KINDS = ("pairs", "kway")
 
 
 class MergeError(ValueError):
@@ -80,7 +82,8 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path, *, command: str = "") ->
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     result = RunResult(output_dir=out)
-    for kind, name in _RECORD_KINDS.items():
+    for kind in _SHARDED_KINDS:
+        name = f"{RECORD_FILES[kind]}.parquet"
         parts = [Path(d) / name for d in shard_dirs]
         present = [p for p in parts if p.is_file()]
         if not present:

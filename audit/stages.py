@@ -39,8 +39,8 @@ from audit.plots.style import save_figure
 
 log = logging.getLogger(__name__)
 
-#: Record tables per kind: file stem in the run folder.
-_RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images"}
+#: Record tables per kind: file stem in the run folder (``.parquet`` and ``.csv``).
+RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images"}
 
 
 @dataclasses.dataclass
@@ -396,7 +396,7 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
 
     out = result.output_dir
     for kind, frame in result.records.items():
-        write_table(out / _RECORD_FILES[kind], frame)
+        write_table(out / RECORD_FILES[kind], frame)
     for name, frame in result.tables.items():
         write_table(out / "tables" / name, frame)
     analysis: Analysis = result.analysis
