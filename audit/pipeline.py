@@ -118,7 +118,7 @@ def prepare_people(settings: AuditConfig, *, root: Path
                                                 list(members))
 
 
-def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable,
+def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
                 design: str) -> str:
     """Hash of everything that shapes the records (not analysis or plots options)."""
     compare = dataclasses.asdict(settings.compare)
@@ -126,7 +126,7 @@ def records_key(settings: AuditConfig, model: SaliencyModel, people: PeopleTable
         compare.pop(k)
     spec = {"design": design, "seed": settings.seed, "compare": compare,
             "model": model.output_identity(),
-            "people": data_fingerprint(people)}
+            "people": data_sha256}
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -241,7 +241,7 @@ def run(
             raise ValueError(f"compare.design={design} needs a model")
         people, table, members, groups = prepare_people(settings, root=root)
         result.tables["groups"] = groups
-        context.update(table=table, members=members)
+        context.update(table=table, members=members, data_sha256=data_fingerprint(people))
     if settings.compare.shard and design not in ("pairwise", "all_groups", "counterfactual"):
         raise ValueError(
             f"compare.shard splits composite designs only; compare.design={design} scores each "
@@ -255,7 +255,7 @@ def run(
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
         plans = _plan(settings, context["members"], context["table"])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
-        key = records_key(settings, model, people, design)
+        key = records_key(settings, model, context["data_sha256"], design)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
         store = ImageStore(image_paths(context["table"]), settings.compare.layout,
@@ -307,7 +307,8 @@ def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any],
     result.manifest = build_manifest(
         settings, model_info=model_info, people=people, output_dir=result.output_dir,
         started=started,
-        extra={"data_sha256": data_fingerprint(people) if people else None,
+        extra={"data_sha256": context.get("data_sha256") or (
+                   data_fingerprint(people) if people else None),
                "shard": settings.compare.shard, **(extra or {})})
     finish_run(settings, result, people=people, config_yaml=config_yaml,
                overrides=overrides or [], command=command)
