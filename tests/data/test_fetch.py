@@ -44,12 +44,16 @@ def test_fetch_builds_table_with_statuses_and_attribution(wikimedia, tmp_path):
     assert list(table.index) == [f"Q100{i}" for i in range(1, 9)]
     assert table["status"].to_dict() == {
         "Q1001": "ok", "Q1002": "ok", "Q1003": "ok", "Q1004": "non_raster",
-        "Q1005": "too_large", "Q1006": "failed", "Q1007": "non_raster", "Q1008": "missing",
+        "Q1005": "too_large", "Q1006": "ok", "Q1007": "non_raster", "Q1008": "missing",
     }
     assert table.loc["Q1008", "reason"] == "File:Gone.jpg not found on Commons"
     assert "not a raster image" in table.loc["Q1004", "reason"]
     assert "sniffed" in table.loc["Q1007", "reason"]
-    assert "received" in table.loc["Q1006", "reason"]
+    # the transfer that broke off was resumed in the same run (data.retries), from its end
+    half = len(wikimedia.files["Truncated.jpg"].data) // 2
+    assert [r for n, r in wikimedia.file_requests if n == "Truncated.jpg"] == [
+        None, f"bytes={half}-"]
+    assert (tmp_path / "images/Q1006.jpg").read_bytes() == wikimedia.files["Truncated.jpg"].data
     assert "max_bytes" in table.loc["Q1005", "reason"]
     # several rows per person -> one row with list columns
     assert list(table.loc["Q1001", "occupation_qid"]) == ["Q33999", "Q82955"]
@@ -63,7 +67,7 @@ def test_fetch_builds_table_with_statuses_and_attribution(wikimedia, tmp_path):
     assert table.loc["Q1002", "image_path"] == "Q1002.jpg"  # relative to data.images_dir
     assert table.loc["Q1003", "image_path"] == "Q1003.png"  # came through a redirect
     assert sorted(p.name for p in (tmp_path / "images").iterdir()) == [
-        "Q1001.jpg", "Q1002.jpg", "Q1003.png", "Q1006.jpg.part"]
+        "Q1001.jpg", "Q1002.jpg", "Q1003.png", "Q1006.jpg"]
     # mapping: agreeing groups give a race, conflicting ones NA with a reason
     assert table.loc["Q1002", "race"] == "white"
     assert pd.isna(table.loc["Q1003", "race"])
@@ -88,8 +92,11 @@ def test_fetch_builds_table_with_statuses_and_attribution(wikimedia, tmp_path):
 
 def test_rerun_resumes_partial_file_and_skips_complete_ones(wikimedia, tmp_path):
     wikimedia.install()
-    config = make_config(wikimedia, tmp_path)
-    fetch_wikidata(config, root=tmp_path)
+    config = make_config(wikimedia, tmp_path, retries=0)  # no in-run resume: left to the rerun
+    first = fetch_wikidata(config, root=tmp_path)
+    assert first["status_counts"]["failed"] == 1
+    assert "received" in pd.read_parquet(tmp_path / "processed/people.parquet").set_index(
+        "qid").loc["Q1006", "reason"]
     n_log = len(wikimedia.server.log)
     wikimedia.file_requests.clear()
 
@@ -109,7 +116,7 @@ def test_rerun_resumes_partial_file_and_skips_complete_ones(wikimedia, tmp_path)
 
 def test_load_people_keeps_ok_rows_and_attribution(wikimedia, tmp_path):
     wikimedia.install()
-    config = make_config(wikimedia, tmp_path)
+    config = make_config(wikimedia, tmp_path, retries=0)  # Truncated.jpg stays failed
     fetch_wikidata(config, root=tmp_path)
     people = load_people(config, root=tmp_path, seed=0)
     assert people.source == "wikidata" and not people.synthetic
@@ -197,7 +204,8 @@ def test_fetch_requires_contact(tmp_path):
 def test_scaled_download_uses_thumbnail_and_rerun_skips(wikimedia, tmp_path):
     """With data.download.width Commons scales the file; no SHA-1 then, the ledger decides."""
     wikimedia.install()
-    config = make_config(wikimedia, tmp_path, download=DownloadConfig(progress=False, width=20))
+    config = make_config(wikimedia, tmp_path, retries=0,  # Truncated.jpg left to the rerun
+                         download=DownloadConfig(progress=False, width=20))
     fetch_wikidata(config, root=tmp_path)
     api_calls = [req for req, _ in wikimedia.server.log if req.path == "/w/api.php"]
     assert api_calls[0].args["iiurlwidth"] == "20"
