@@ -269,7 +269,7 @@ def parse_results(
 
     for index, binding in enumerate(bindings):
         if not isinstance(binding, dict):
-            raise fail(f"binding {index} is {_kind(binding)}, not an object")
+            raise fail(f"binding {index} is not an object but {_kind(binding)}")
         values: dict[str, str | None] = {}
         for var in QUERY_VARS:
             cell = binding.get(var)
@@ -277,10 +277,10 @@ def parse_results(
                 values[var] = None
                 continue
             if not isinstance(cell, dict):
-                raise fail(f"binding {index}: ?{var} is {_kind(cell)}, not an object")
+                raise fail(f"binding {index}: ?{var} is not an object but {_kind(cell)}")
             text = cell.get("value")
             if not isinstance(text, str):
-                raise fail(f"binding {index}: ?{var} value is {_kind(text)}, not a string")
+                raise fail(f"binding {index}: ?{var} value is not a string but {_kind(text)}")
             values[var] = text
         human = values["human"]
         qid = entity_qid(human) if human else None
