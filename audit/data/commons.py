@@ -287,7 +287,8 @@ def _get(session: requests.Session, api: str, params: dict, *, timeout: float,
                     from exc
             raise CommonsError(_MSG_API_FAILED.format(api=api, error=exc)) from exc
     try:
-        return parse_json_bounded(body, max_memory=4 * MAX_ANSWER_BYTES, what=what)
+        # with the answer itself, memory stays under 4x the cap
+        return parse_json_bounded(body, max_memory=3 * MAX_ANSWER_BYTES, what=what)
     except ValueError as exc:
         raise CommonsError(_MSG_API_MALFORMED.format(api=api, problem=exc)) from exc
 
