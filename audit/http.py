@@ -323,6 +323,29 @@ def _check_deadline(wait: float, response) -> None:
             f"request deadline of {deadline.seconds:g} s reached"))
 
 
+_CAUSED_BY = re.compile(r"Max retries exceeded with url: .* \(Caused by (.*)\)\s*$", re.S)
+_POOL_PREFIX = re.compile(r"<?\w*HTTPS?Connection(?:Pool)?\(host='[^']*', port=\d+\)>?:\s*")
+
+
+def describe_error(exc: BaseException) -> str:
+    """Give the reason inside a requests/urllib3 error, without the pool and the full URL.
+
+    urllib3 wraps the cause in "HTTPConnectionPool(host=…): Max retries exceeded with url:
+    <the whole query string> (Caused by …)"; a user needs the cause.
+
+    Examples
+    --------
+    >>> describe_error(ValueError("HTTPConnectionPool(host='h', port=1): Max retries exceeded "
+    ...                           "with url: /q?x=1 (Caused by ResponseError('too many 503'))"))
+    "ResponseError('too many 503')"
+    """
+    text = str(exc)
+    match = _CAUSED_BY.search(text)
+    if match:
+        text = match.group(1)
+    return " ".join(_POOL_PREFIX.sub("", text).split())
+
+
 def read_bounded(response: requests.Response, max_bytes: int, *, what: str) -> bytes:
     """Read a streamed response body, refusing one longer than ``max_bytes``.
 
@@ -534,7 +557,7 @@ def _download_once(
     try:
         response = session.get(url, headers=headers, stream=True, timeout=timeout)
     except requests.RequestException as exc:
-        raise DownloadError(f"{url}: {exc}") from exc
+        raise DownloadError(f"{url}: {describe_error(exc)}") from exc
 
     with response:
         if response.status_code == 416 and offset:

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 import pandas as pd
 import requests
 
-from audit.http import parse_json_bounded, read_bounded, request_deadline
+from audit.http import describe_error, parse_json_bounded, read_bounded, request_deadline
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,8 @@ def _get(session: requests.Session, api: str, params: dict, *, timeout: float,
             if limit is not None and limit.expired:
                 raise CommonsError(_MSG_DEADLINE.format(api=api, seconds=limit.seconds)) \
                     from exc
-            raise CommonsError(_MSG_API_FAILED.format(api=api, error=exc)) from exc
+            raise CommonsError(_MSG_API_FAILED.format(api=api, error=describe_error(exc))) \
+                from exc
     try:
         # with the answer itself, memory stays under 4x the cap
         return parse_json_bounded(body, max_memory=3 * MAX_ANSWER_BYTES, what=what)

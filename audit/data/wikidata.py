@@ -17,14 +17,17 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import requests
 
-from audit.http import parse_json_bounded, read_bounded, request_deadline
+from audit.http import describe_error, parse_json_bounded, read_bounded, request_deadline
 
 log = logging.getLogger(__name__)
 
 #: Default largest query answer read, after decompression (the WikiCeleb answer is a few MB).
 MAX_ANSWER_BYTES = 128 * 2**20
-#: Parsing may take up to this many times the answer cap (see audit.http.json_parse_cost).
-PARSE_MEMORY_FACTOR = 4
+#: Parsing may take up to this many times the answer cap (see audit.http.json_parse_cost);
+#: with the answer itself, memory stays under 4x the cap.
+PARSE_MEMORY_FACTOR = 3
+#: Upper bound of the memory one parsed row takes (tuple, QID, file name, table cells).
+ROW_BYTES = 500
 #: Rejected values kept in full for the provenance record; the rest are only counted.
 MAX_REJECTED_KEPT = 1000
 
@@ -177,8 +180,9 @@ def run_query(
         except (requests.RequestException, ValueError) as exc:
             if limit is not None and limit.expired:
                 raise QueryError(_MSG_QUERY_DEADLINE.format(
-                    endpoint=endpoint, seconds=limit.seconds, error=exc)) from exc
-            raise QueryError(_MSG_QUERY_FAILED.format(endpoint=endpoint, error=exc)) from exc
+                    endpoint=endpoint, seconds=limit.seconds, error=describe_error(exc))) from exc
+            raise QueryError(_MSG_QUERY_FAILED.format(
+                endpoint=endpoint, error=describe_error(exc))) from exc
 
 
 def entity_qid(value: str) -> str | None:
@@ -244,11 +248,14 @@ def parse_results(
     if len(body) > max_bytes:
         raise fail(f"{len(body)} bytes, more than the {max_bytes}-byte cap "
                    "(data.query_max_bytes)")
+    # every row comes from a binding that names ?human, so this bounds the rows' memory
+    row_cost = ROW_BYTES * body.count(b'"human"')
     try:
-        doc = parse_json_bounded(body, max_memory=PARSE_MEMORY_FACTOR * max_bytes,
+        doc = parse_json_bounded(body, max_memory=PARSE_MEMORY_FACTOR * max_bytes - row_cost,
                                  what="answer")
     except ValueError as exc:
-        raise fail(str(exc).removeprefix("answer: ")) from exc
+        hint = " (raise data.query_max_bytes if it is genuine)" if "memory" in str(exc) else ""
+        raise fail(str(exc).removeprefix("answer: ") + hint) from exc
     if not isinstance(doc, dict):
         raise fail("top level is not an object")
     bindings = doc.get("results", {}).get("bindings") if isinstance(
