@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -427,6 +428,8 @@ ONE_LINE_CASES = {
     "unknown key": (["data.deadlines=3"], "error: Could not override 'data.deadlines'."),
     "query fails": (["data.endpoint={api}/../nothing"], "QueryError: The SPARQL query to "),
     "api fails": (["data.commons_api={api}x"], "CommonsError: The Commons API "),
+    "query trickles": (["data.endpoint={slow}", "data.query_deadline=1"],
+                       "did not complete within the 1 s deadline (data.query_deadline)"),
 }
 
 
@@ -434,6 +437,17 @@ ONE_LINE_CASES = {
 def test_fetch_cli_reports_each_failure_in_one_line(wikimedia, tmp_path, case):
     wikimedia.install()
     wikimedia.server.expect_request("/w/api.phpx").respond_with_data("no", status=500)
+    stop = threading.Event()
+
+    def trickle(request: Request) -> Response:  # 1 byte per 50 ms: each read is in time
+        def body():
+            for i in range(len(wikimedia.bindings)):
+                if stop.wait(0.05):
+                    return
+                yield wikimedia.bindings[i:i + 1]
+        return Response(body(), headers={"Content-Length": str(len(wikimedia.bindings))})
+
+    wikimedia.server.expect_request("/slow").respond_with_handler(trickle)
     changes, expected = ONE_LINE_CASES[case]
     args = [
         sys.executable, "-m", "audit.fetch", "data=wikidata", "paths.root=.",
@@ -442,12 +456,16 @@ def test_fetch_cli_reports_each_failure_in_one_line(wikimedia, tmp_path, case):
         f"data.mappings.gender={MAPPINGS.gender}",
         f"data.mappings.ethnicity_to_race={MAPPINGS.ethnicity_to_race}",
         "data.download.progress=false",
-        *[c.format(api=wikimedia.api) for c in changes],
+        *[c.format(api=wikimedia.api, slow=wikimedia.server.url_for("/slow"))
+          for c in changes],
     ]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")])
-    done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=120)
+    try:
+        done = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        stop.set()
     output = done.stdout + done.stderr
     assert done.returncode == 2, output
     assert "Traceback" not in output and "Error executing job" not in output
