@@ -372,3 +372,17 @@ def test_commons_continue_past_the_first_page(server, tmp_path):
     provenance = fetch_wikidata(config(site), root=tmp_path)
     assert provenance["status_counts"] == {"ok": 51}
     assert seen == [None, "1", None]  # the batch of 50 continued once, the batch of 1 not
+
+
+def test_an_endless_continue_is_a_commons_error_not_a_loop(site, tmp_path, monkeypatch):
+    import audit.data.commons as commons
+
+    monkeypatch.setattr(commons, "MAX_CONTINUE", 3)
+    site.server.expect_request("/w/api.php").respond_with_json(
+        {"query": {"pages": [{"title": "File:Good.jpg"}]},
+         "continue": {"iicontinue": "again", "continue": "||"}})
+    site.install(api=False)
+    with pytest.raises(CommonsError, match=r"still continuing after 3 requests"):
+        fetch_wikidata(config(site), root=tmp_path)
+    assert [r.path for r, _ in site.server.log].count("/w/api.php") == 4
+    assert not list((tmp_path / "raw").glob("commons_*.json"))
