@@ -21,7 +21,7 @@ import pandas as pd
 import requests
 
 from audit import __version__
-from audit.data.commons import fetch_imageinfo, imageinfo_from_responses
+from audit.data.commons import CommonsError, fetch_imageinfo, imageinfo_from_responses
 from audit.data.download import download_images
 from audit.data.settings import DataConfig
 from audit.data.table import apply_mappings, load_mapping
@@ -68,6 +68,34 @@ def _relative(path: object, root: Path) -> str | None:
         return str(p)
 
 
+def _cached_imageinfo(path: Path, names: list[str]) -> pd.DataFrame | None:
+    """Rebuild the imageinfo table from a saved record; None when it must be asked again.
+
+    A record is used only if it covers exactly these files and says every ``continue`` was
+    followed (records of older versions did not, and left files past the first page
+    ``missing``); an unreadable one is set aside rather than trusted or crashed on.
+    """
+    try:
+        cached = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        log.warning("Ignoring unreadable Commons record %s (%s); asking the API again", path,
+                    exc)
+        return None
+    if not isinstance(cached, dict) or not isinstance(cached.get("responses"), list):
+        log.warning("Ignoring malformed Commons record %s; asking the API again", path)
+        return None
+    if sorted(cached.get("files") or []) != sorted(set(names)):
+        return None
+    if cached.get("complete") is not True:
+        log.info("Commons record %s may be incomplete (no 'complete' flag); asking again", path)
+        return None
+    try:
+        return imageinfo_from_responses(cached["responses"], names, api=str(path))
+    except CommonsError as exc:
+        log.warning("Ignoring Commons record %s (%s); asking the API again", path, exc)
+        return None
+
+
 def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
     """Fetch the Wikidata people table and its images (the body of ``python -m audit.fetch``).
 
@@ -102,6 +130,11 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
         require_loc=config.require_loc, limit=config.limit, query_file=str(query_path),
     )
     sha = query_sha256(query)
+    # Read the mapping files first: a missing one must not cost a whole fetch to find out.
+    gender_map = load_mapping(resolve_path(root, config.mappings.gender), column="gender",
+                              key="gender")
+    race_map = load_mapping(resolve_path(root, config.mappings.ethnicity_to_race),
+                            column="race", key="ethnicity_to_race")
     raw_dir = resolve_path(root, config.raw_dir)
     raw_path = raw_dir / f"wikidata_{sha[:8]}.json"
     prov_path = raw_dir / f"wikidata_{sha[:8]}.provenance.json"
@@ -117,13 +150,17 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
             log.info("Reusing raw response %s (data.refresh=true to query again)", raw_path)
             body = raw_path.read_bytes()
             fetched_at = earlier.get("fetched_at")
+            parsed = parse_results(body, endpoint=config.endpoint, raw=str(raw_path),
+                                   max_bytes=config.query_max_bytes)
         else:
             log.info("Querying %s (query sha256 %s)", config.endpoint, sha[:8])
-            body = run_query(session, config.endpoint, query, timeout=config.query_timeout)
+            body = run_query(session, config.endpoint, query, timeout=config.query_timeout,
+                             deadline=config.query_deadline, max_bytes=config.query_max_bytes)
             fetched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
             invalid_path = raw_dir / f"wikidata_{sha[:8]}.invalid.json"
             try:
-                parse_results(body, endpoint=config.endpoint, raw=str(invalid_path))
+                parsed = parse_results(body, endpoint=config.endpoint, raw=str(invalid_path),
+                                       max_bytes=config.query_max_bytes)
             except ValueError:
                 # Kept for inspection under another name, so that a rerun queries again
                 # instead of reusing an error page (an HTML 200, a cut-off body).
@@ -134,23 +171,23 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
             # Record when the answer was fetched now: an interrupted run must not lose it.
             _write_atomic(prov_path, json.dumps(
                 {"query_sha256": sha, "fetched_at": fetched_at, "complete": False}).encode())
-        parsed = parse_results(body, endpoint=config.endpoint, raw=str(raw_path))
         people = aggregate_people(parsed.rows)
         log.info("%d bindings -> %d people (%d values rejected)", parsed.n_bindings,
-                 len(people), len(parsed.rejected))
+                 len(people), parsed.n_rejected)
 
         width = config.download.width
         info_path = raw_dir / f"commons_{sha[:8]}_{'orig' if width is None else f'w{width}'}.json"
         names = [n for n in people["image_file"] if isinstance(n, str)]
         info = None
         if info_path.is_file() and not config.refresh:
-            cached = json.loads(info_path.read_text(encoding="utf-8"))
-            if sorted(cached.get("files", [])) == sorted(set(names)):
-                info = imageinfo_from_responses(cached["responses"], names)
+            info = _cached_imageinfo(info_path, names)
         if info is None:
             info, responses = fetch_imageinfo(session, config.commons_api, names, width=width,
-                                              timeout=config.download.timeout)
-            doc = {"api": config.commons_api, "files": sorted(set(names)), "responses": responses}
+                                              timeout=config.download.timeout,
+                                              deadline=config.api_deadline)
+            # "complete": every continue was followed; records without it are asked again
+            doc = {"api": config.commons_api, "files": sorted(set(names)), "complete": True,
+                   "responses": responses}
             _write_atomic(info_path, json.dumps(doc, ensure_ascii=False).encode("utf-8"))
 
     table_path = resolve_path(root, config.table)
@@ -161,17 +198,14 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
     merged = people.merge(info, on="image_file", how="left")
     downloads = download_images(
         merged, resolve_path(root, config.images_dir), session_factory=session_factory,
-        config=config.download, previous=previous,
+        config=config.download, previous=previous, retries=config.retries,
+        backoff_factor=config.backoff_factor,
     )
     table = merged.merge(downloads, on="qid", how="left")
     # stored relative to data.images_dir, so the folder can move (or be named at run time)
     images_dir = resolve_path(root, config.images_dir)
     table["image_path"] = [_relative(p, images_dir) for p in table["image_path"]]
     table.insert(0, "id", table["qid"])
-    gender_map = load_mapping(resolve_path(root, config.mappings.gender), column="gender",
-                              key="gender")
-    race_map = load_mapping(resolve_path(root, config.mappings.ethnicity_to_race),
-                            column="race", key="ethnicity_to_race")
     table, report = apply_mappings(table, gender=gender_map, race=race_map)
 
     table_path.parent.mkdir(parents=True, exist_ok=True)
@@ -196,7 +230,7 @@ def fetch_wikidata(config: DataConfig, *, root: Path) -> dict:
         "n_bindings": parsed.n_bindings,
         "n_rows": len(parsed.rows),
         "n_people": len(people),
-        "n_rejected": len(parsed.rejected),
+        "n_rejected": parsed.n_rejected,
         "rejected": parsed.rejected[:200],
         "status_counts": status_counts,
         "n_downloaded": int(downloads["downloaded"].sum()),

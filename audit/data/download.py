@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Status values of the download table; only ``ok`` rows are used by audits.
 STATUSES = (
-    "ok", "no_image", "missing", "non_raster", "too_large", "too_many_pixels", "failed",
+    "ok", "no_image", "missing", "invalid_info", "non_raster", "too_large", "too_many_pixels",
+    "failed",
 )
 DOWNLOAD_COLUMNS = (
     "qid", "status", "reason", "image_path", "sha256", "n_bytes", "width", "height",
@@ -59,6 +60,7 @@ class _Job:
     pixels: int | None
     sha1: str | None
     original: bool
+    info_problem: str | None = None
 
 
 def sniff_format(head: bytes) -> str | None:
@@ -163,9 +165,13 @@ def _download_one(
     session: requests.Session,
     config: DownloadConfig,
     previous: dict | None,
+    retries: int = 0,
+    backoff_factor: float = 0.0,
 ) -> dict:
     if not job.image_file:
         return _row(job, "no_image", "the query returned no image for this person")
+    if job.info_problem:
+        return _row(job, "invalid_info", job.info_problem)
     if not job.exists or not job.url:
         return _row(job, "missing", f"File:{job.image_file} not found on Commons")
     if job.mime not in RASTER_MIME:
@@ -187,7 +193,8 @@ def _download_one(
     if downloaded:
         try:
             result = download_file(session, job.url, dest, max_bytes=config.max_bytes,
-                                   timeout=config.timeout, progress=False)
+                                   timeout=config.timeout, progress=False, retries=retries,
+                                   backoff_factor=backoff_factor, deadline=config.deadline)
         except TooLargeError as exc:
             return _row(job, "too_large", str(exc))
         except DownloadError as exc:
@@ -218,6 +225,8 @@ def download_images(
     session_factory: Callable[[], requests.Session],
     config: DownloadConfig,
     previous: pd.DataFrame | None = None,
+    retries: int = 0,
+    backoff_factor: float = 0.0,
 ) -> pd.DataFrame:
     """Fetch every person's image, skipping files that are already complete.
 
@@ -236,6 +245,10 @@ def download_images(
         An earlier table (``qid, sha256, n_bytes, status, reason, sha1``): lets scaled files,
         which have no Commons checksum, be recognised as complete, and files already found
         unusable (same Commons SHA-1) be skipped.
+    retries : int
+        Resumes (``Range``) of a transfer that breaks off, within this run (``data.retries``).
+    backoff_factor : float
+        Back-off between those resumes, seconds (``data.backoff_factor``).
 
     Returns
     -------
@@ -261,6 +274,8 @@ def download_images(
             file_bytes=int(rec["file_bytes"]) if pd.notna(rec.get("file_bytes")) else None,
             pixels=pixels, sha1=rec.get("sha1") if isinstance(rec.get("sha1"), str) else None,
             original=config.width is None,
+            info_problem=rec["info_problem"] if isinstance(rec.get("info_problem"), str)
+            else None,
         ))
 
     local = threading.local()
@@ -276,7 +291,8 @@ def download_images(
 
     def work(job: _Job) -> dict:
         try:
-            return _download_one(job, images_dir, session(), config, prev.get(job.qid))
+            return _download_one(job, images_dir, session(), config, prev.get(job.qid),
+                                 retries, backoff_factor)
         except OSError as exc:
             return _row(job, "failed", f"local file error: {exc}")
 

@@ -22,7 +22,8 @@ class DownloadConfig:
     max_bytes: int = 25_000_000  # larger files are recorded as too_large, never fetched
     max_pixels: int = 40_000_000  # decompression-bomb guard, also recorded per file
     concurrency: int = 2  # Wikimedia asks bots to keep parallel requests low
-    timeout: float = 60.0
+    timeout: float = 60.0  # seconds per read
+    deadline: float = 600.0  # seconds per file, all requests, resumes and waits included
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -38,6 +39,8 @@ class DownloadConfig:
             )
         if self.timeout <= 0:
             raise ValueError(f"data.download.timeout must be > 0, got {self.timeout}")
+        if self.deadline <= 0:
+            raise ValueError(f"data.download.deadline must be > 0, got {self.deadline}")
 
 
 @dataclass
@@ -91,7 +94,10 @@ class DataConfig:
     limit: int | None = None
     require_occupation: bool = True
     require_loc: bool = True
-    query_timeout: float = 120.0
+    query_timeout: float = 120.0  # seconds per read of the query answer
+    query_deadline: float = 600.0  # seconds for the whole query, retries included
+    query_max_bytes: int = 128 * 2**20  # decoded answer; parsing may take up to 4x this
+    api_deadline: float = 300.0  # seconds per Commons API request, retries included
     retries: int = 5
     backoff_factor: float = 1.0
     refresh: bool = False  # True: query again even if a raw response for this query exists
@@ -119,5 +125,10 @@ class DataConfig:
             raise ValueError(f"data.backoff_factor must be >= 0, got {self.backoff_factor}")
         if self.query_timeout <= 0:
             raise ValueError(f"data.query_timeout must be > 0, got {self.query_timeout}")
+        for key in ("query_deadline", "api_deadline"):
+            if getattr(self, key) <= 0:
+                raise ValueError(f"data.{key} must be > 0, got {getattr(self, key)}")
+        if self.query_max_bytes < 1024:
+            raise ValueError(f"data.query_max_bytes must be >= 1024, got {self.query_max_bytes}")
         if len(set(self.group_by)) != len(self.group_by):
             raise ValueError(f"data.group_by has duplicates: {self.group_by}")

@@ -8,7 +8,6 @@ where a person has several values (several ethnic groups, occupations, images).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -18,12 +17,19 @@ from urllib.parse import unquote, urlsplit
 import pandas as pd
 import requests
 
-from audit.http import read_bounded
+from audit.http import describe_error, parse_json_bounded, read_bounded, request_deadline
 
 log = logging.getLogger(__name__)
 
-#: Largest query answer read (the WikiCeleb answer is a few MB).
-MAX_ANSWER_BYTES = 512 * 2**20
+#: Default largest query answer read, after decompression (the WikiCeleb answer is a few MB).
+MAX_ANSWER_BYTES = 128 * 2**20
+#: Parsing may take up to this many times the answer cap (see audit.http.json_parse_cost);
+#: with the answer itself, memory stays under 4x the cap.
+PARSE_MEMORY_FACTOR = 3
+#: Upper bound of the memory one parsed row takes (tuple, QID, file name, table cells).
+ROW_BYTES = 500
+#: Rejected values kept in full for the provenance record; the rest are only counted.
+MAX_REJECTED_KEPT = 1000
 
 PACKAGED_QUERY = Path(__file__).with_name("queries") / "people.rq"
 #: Result variables of the people query, in order.
@@ -53,6 +59,10 @@ _MSG_NO_TAG = (
     "edit the query file or keep data.require_{name}=true"
 )
 _MSG_QUERY_FAILED = "The SPARQL query to {endpoint} failed: {error}"
+_MSG_QUERY_DEADLINE = (
+    "The SPARQL query to {endpoint} did not complete within the {seconds:g} s deadline "
+    "(data.query_deadline): {error}"
+)
 
 
 class QueryError(RuntimeError):
@@ -69,14 +79,18 @@ class ParsedResults:
         One row per binding with columns ``qid, image_file, image_url, gender_qid,
         ethnicity_qid, occupation_qid, loc_aid`` (missing bindings are None).
     rejected : list[dict]
-        Values that were not Wikidata items (``Q...``), with variable and raw value.
+        Values that were not Wikidata items (``Q...``), with variable and raw value (the
+        first :data:`MAX_REJECTED_KEPT`).
     n_bindings : int
         Number of bindings in the response.
+    n_rejected : int
+        Number of rejected values (all of them).
     """
 
     rows: pd.DataFrame
     rejected: list[dict] = field(default_factory=list)
     n_bindings: int = 0
+    n_rejected: int = 0
 
 
 def render_query(
@@ -125,29 +139,50 @@ def query_sha256(query: str) -> str:
 
 
 def run_query(
-    session: requests.Session, endpoint: str, query: str, *, timeout: float
+    session: requests.Session,
+    endpoint: str,
+    query: str,
+    *,
+    timeout: float,
+    deadline: float | None = None,
+    max_bytes: int = MAX_ANSWER_BYTES,
 ) -> bytes:
     """Send ``query`` to ``endpoint`` with GET and return the raw response body.
 
     Retries and back-off come from ``session`` (see :func:`audit.http.make_session`).
 
+    Parameters
+    ----------
+    timeout : float
+        Per-read timeout, seconds.
+    deadline : float | None
+        Wall-clock limit of the whole query (retries and body included), seconds.
+    max_bytes : int
+        Largest answer accepted, counted after decompression.
+
     Raises
     ------
     QueryError
-        The request failed after retries, or the final status is an error.
+        The request failed after retries, the deadline passed, the answer is too large, or
+        the final status is an error.
     """
-    try:
-        with session.get(
-            endpoint,
-            params={"query": query, "format": "json"},
-            headers={"Accept": "application/sparql-results+json"},
-            timeout=timeout,
-            stream=True,
-        ) as response:
-            response.raise_for_status()
-            return read_bounded(response, MAX_ANSWER_BYTES, what=f"query service {endpoint}")
-    except (requests.RequestException, ValueError) as exc:
-        raise QueryError(_MSG_QUERY_FAILED.format(endpoint=endpoint, error=exc)) from exc
+    with request_deadline(deadline) as limit:
+        try:
+            with session.get(
+                endpoint,
+                params={"query": query, "format": "json"},
+                headers={"Accept": "application/sparql-results+json"},
+                timeout=timeout,
+                stream=True,
+            ) as response:
+                response.raise_for_status()
+                return read_bounded(response, max_bytes, what=f"query service {endpoint}")
+        except (requests.RequestException, ValueError) as exc:
+            if limit is not None and limit.expired:
+                raise QueryError(_MSG_QUERY_DEADLINE.format(
+                    endpoint=endpoint, seconds=limit.seconds, error=describe_error(exc))) from exc
+            raise QueryError(_MSG_QUERY_FAILED.format(
+                endpoint=endpoint, error=describe_error(exc))) from exc
 
 
 def entity_qid(value: str) -> str | None:
@@ -179,7 +214,9 @@ def commons_file_name(url: str) -> str:
     return name.replace("_", " ").strip()
 
 
-def parse_results(body: bytes, *, endpoint: str = "?", raw: str = "?") -> ParsedResults:
+def parse_results(
+    body: bytes, *, endpoint: str = "?", raw: str = "?", max_bytes: int = MAX_ANSWER_BYTES
+) -> ParsedResults:
     """Parse SPARQL 1.1 JSON results of the people query.
 
     Parameters
@@ -188,6 +225,9 @@ def parse_results(body: bytes, *, endpoint: str = "?", raw: str = "?") -> Parsed
         Raw response.
     endpoint, raw : str
         Used in error messages only (where it came from, where it is saved).
+    max_bytes : int
+        The answer cap; the parse is refused when it could take more than
+        :data:`PARSE_MEMORY_FACTOR` times this much memory.
 
     Returns
     -------
@@ -198,15 +238,24 @@ def parse_results(body: bytes, *, endpoint: str = "?", raw: str = "?") -> Parsed
     Raises
     ------
     ValueError
-        The body is not JSON or lacks ``results.bindings``.
+        The body is not JSON, is nested absurdly deep, could take too much memory to parse,
+        lacks ``results.bindings``, or holds a binding or value of the wrong type; the message
+        says which binding and variable, and where the body is saved.
     """
     def fail(problem: str) -> ValueError:
         return ValueError(_MSG_MALFORMED.format(endpoint=endpoint, problem=problem, raw=raw))
 
+    if len(body) > max_bytes:
+        raise fail(f"{len(body)} bytes, more than the {max_bytes}-byte cap "
+                   "(data.query_max_bytes)")
+    # every row comes from a binding that names ?human, so this bounds the rows' memory
+    row_cost = ROW_BYTES * body.count(b'"human"')
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise fail(f"not JSON: {exc}") from exc
+        doc = parse_json_bounded(body, max_memory=PARSE_MEMORY_FACTOR * max_bytes - row_cost,
+                                 what="answer")
+    except ValueError as exc:
+        hint = " (raise data.query_max_bytes if it is genuine)" if "memory" in str(exc) else ""
+        raise fail(str(exc).removeprefix("answer: ") + hint) from exc
     if not isinstance(doc, dict):
         raise fail("top level is not an object")
     bindings = doc.get("results", {}).get("bindings") if isinstance(
@@ -214,43 +263,73 @@ def parse_results(body: bytes, *, endpoint: str = "?", raw: str = "?") -> Parsed
     if not isinstance(bindings, list):
         raise fail("no results.bindings list")
 
-    rows: list[dict] = []
+    rows: list[tuple] = []
     rejected: list[dict] = []
+    n_rejected = 0
+    shared: dict = {}  # one object per repeated value or row: the answer repeats a lot
+
+    def reject(var: str, value: str | None, index: int) -> None:
+        nonlocal n_rejected
+        n_rejected += 1
+        if len(rejected) < MAX_REJECTED_KEPT:
+            rejected.append({"variable": var, "value": value, "binding": index})
+
     for index, binding in enumerate(bindings):
         if not isinstance(binding, dict):
-            raise fail(f"binding {index} is not an object")
-
-        def value(var: str, binding: dict = binding) -> str | None:
+            raise fail(f"binding {index} is not an object but {_kind(binding)}")
+        values: dict[str, str | None] = {}
+        for var in QUERY_VARS:
             cell = binding.get(var)
-            return cell.get("value") if isinstance(cell, dict) else None
-
-        human = value("human")
+            if cell is None:
+                values[var] = None
+                continue
+            if not isinstance(cell, dict):
+                raise fail(f"binding {index}: ?{var} is not an object but {_kind(cell)}")
+            text = cell.get("value")
+            if not isinstance(text, str):
+                raise fail(f"binding {index}: ?{var} value is not a string but {_kind(text)}")
+            values[var] = text
+        human = values["human"]
         qid = entity_qid(human) if human else None
         if qid is None:
-            rejected.append({"variable": "human", "value": human, "binding": index})
+            reject("human", human, index)
             continue
-        row: dict[str, str | None] = {"qid": qid}
+        row: list[str | None] = [qid]
+        image = values["image"]
+        image_file = commons_file_name(image) if image else None
+        if image and not image_file:
+            reject("image", image, index)
+            image = image_file = None
+        row += [image_file, image]
         for var in ("sex_or_gender", "ethnic_group", "occupation"):
-            raw_value = value(var)
+            raw_value = values[var]
             item = entity_qid(raw_value) if raw_value else None
             if raw_value and item is None:
-                rejected.append({"variable": var, "value": raw_value, "binding": index})
-            row[ROW_COLUMNS[var]] = item
-        row["loc_aid"] = value("loc_aid")
-        image = value("image")
-        row["image_url"] = image
-        row["image_file"] = commons_file_name(image) if image else None
-        if image and not row["image_file"]:
-            rejected.append({"variable": "image", "value": image, "binding": index})
-            row["image_url"] = None
-            row["image_file"] = None
-        rows.append(row)
+                reject(var, raw_value, index)
+            row.append(item)
+        row.append(values["loc_aid"])
+        key = tuple(shared.setdefault(v, v) for v in row)
+        rows.append(shared.setdefault(key, key))
+    n_bindings = len(bindings)
+    del doc, bindings, shared
     columns = ["qid", "image_file", "image_url", "gender_qid", "ethnicity_qid",
                "occupation_qid", "loc_aid"]
-    table = pd.DataFrame(rows, columns=columns).astype(object)
-    if rejected:
-        log.warning("%d value(s) in the SPARQL results were not Wikidata items", len(rejected))
-    return ParsedResults(rows=table, rejected=rejected, n_bindings=len(bindings))
+    table = pd.DataFrame(rows, columns=columns, dtype=object)
+    if n_rejected:
+        log.warning("%d value(s) in the SPARQL results were not Wikidata items", n_rejected)
+    return ParsedResults(rows=table, rejected=rejected, n_bindings=n_bindings,
+                         n_rejected=n_rejected)
+
+
+def _kind(value: object) -> str:
+    """Name a JSON type in words (``an integer``, ``a list``, ``null``) for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    names = {int: "an integer", float: "a number", str: "a string", list: "a list",
+             dict: "an object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def _unique_sorted(values: pd.Series) -> list[str]:

@@ -46,6 +46,12 @@ class FakeWikimedia:
     truncate_once: set[str] = field(default_factory=set)
     support_range: bool = True
     file_requests: list[tuple[str, str | None]] = field(default_factory=list)
+    #: imageinfo for at most this many titles per answer; the rest via ``continue``
+    page_size: int | None = None
+    #: ``normalized`` entries the API claims (requested title -> title it answers for)
+    normalized: dict[str, str] = field(default_factory=dict)
+    #: imageinfo fields replaced per file name (malformed values)
+    info_overrides: dict[str, dict] = field(default_factory=dict)
 
     @property
     def endpoint(self) -> str:
@@ -67,13 +73,19 @@ class FakeWikimedia:
             self._filepath)
 
     def _imageinfo(self, request: Request) -> Response:
-        titles = request.args["titles"].split("|")
+        requested = request.args["titles"].split("|")
+        titles = [self.normalized.get(t, t) for t in requested]
+        start = int(request.args.get("iicontinue", 0))
+        stop = len(titles) if self.page_size is None else start + self.page_size
         pages = []
-        for title in titles:
+        for index, title in enumerate(titles):
             name = title.removeprefix("File:")
             spec = self.files.get(name)
             if spec is None:
                 pages.append({"ns": 6, "title": title, "missing": True})
+                continue
+            if not start <= index < stop:  # as Commons does: the page, without its imageinfo
+                pages.append({"ns": 6, "title": title})
                 continue
             url = (self.server.url_for("/wiki/Special:FilePath/" + quote(name.replace(" ", "_")))
                    if spec.via_filepath else self.file_url(name))
@@ -88,8 +100,17 @@ class FakeWikimedia:
                     "Artist": {"value": f'<a href="//commons.wikimedia.org/wiki/User:X">'
                                         f"Photographer of {name} &amp; co</a>"},
                 },
+                **self.info_overrides.get(name, {}),
             }]})
-        doc = {"batchcomplete": True, "query": {"pages": pages}}
+        doc: dict = {"query": {"pages": pages}}
+        renamed = [{"from": t, "to": self.normalized[t]} for t in requested
+                   if t in self.normalized]
+        if renamed:
+            doc["query"]["normalized"] = renamed
+        if stop < len(titles):
+            doc["continue"] = {"iicontinue": str(stop), "continue": "||"}
+        else:
+            doc["batchcomplete"] = True
         return Response(json.dumps(doc), content_type="application/json")
 
     def _filepath(self, request: Request) -> Response:

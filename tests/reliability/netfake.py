@@ -15,6 +15,7 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
@@ -113,6 +114,29 @@ class FakeSite:
         return ranged(self.files[name].data, request, self.files[name].mime)
 
 
+def trickle(data: bytes, stop: threading.Event, *, interval: float = 0.05,
+            mime: str = "application/octet-stream") -> Callable[[Request], Response]:
+    """Handler sending ``data`` one byte per ``interval`` seconds (until ``stop`` is set).
+
+    Each byte arrives well within any read timeout, so only a wall-clock deadline ends it.
+    """
+    def handle(request: Request) -> Response:
+        def body():
+            for i in range(len(data)):
+                if stop.wait(interval):
+                    return
+                yield data[i:i + 1]
+        return Response(body(), content_type=mime, headers={"Content-Length": str(len(data))})
+    return handle
+
+
+def gzip_bomb(n_bytes: int) -> bytes:
+    """``n_bytes`` of zeros, gzip-compressed (about 1000:1)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    block = bytes(1 << 20)
+    return b"".join(packer.compress(block) for _ in range(n_bytes >> 20)) + packer.flush()
+
+
 def ranged(data: bytes, request: Request, mime: str = "application/octet-stream") -> Response:
     """Serve ``data``, honouring ``Range: bytes=N-``."""
     header = request.headers.get("Range")
@@ -128,6 +152,7 @@ class RawServer:
     """A socket server on 127.0.0.1 whose behaviour per path is set by ``modes``.
 
     Modes: ``"reset"`` sends the headers and half the body, then resets the connection (RST);
+    ``"reset_once"`` does so on the first request and then behaves as ``"ok"``;
     ``"stall"`` sends half the body and then waits for ``release`` (or ``stall_s``);
     ``"ok"`` serves the whole file, honouring ``Range``. ``requests`` logs
     ``(path, range header)``.
@@ -186,6 +211,9 @@ class RawServer:
             self.requests.append((path, ranged_from))
             data = self.files[path]
             mode = self.modes.get(path, "ok")
+            if mode == "reset_once":
+                self.modes[path] = "ok"
+                mode = "reset"
             if mode == "ok":
                 start = int(re.fullmatch(r"bytes=(\d+)-", ranged_from).group(1)) \
                     if ranged_from else 0

@@ -36,9 +36,15 @@ def _args(site: FakeSite) -> list[str]:
     ]
 
 
+def _env() -> dict[str, str]:
+    # this checkout's audit package, whichever one the environment has installed
+    return {**os.environ, "PYTHONWARNINGS": "error::UserWarning",
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+
 def _fetch(args: list[str], cwd: Path) -> None:
     done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONWARNINGS": "error::UserWarning"})
+                          env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -78,7 +84,8 @@ def test_killed_fetch_resumes_and_ends_identical_to_an_uninterrupted_one(server,
     work.mkdir()
     stall.set()
     part = work / "images" / "Q1.jpg.part"
-    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=_env())
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not (

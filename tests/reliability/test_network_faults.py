@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from audit.data.wikidata import QueryError
 from audit.http import CHUNK_SIZE
 
 from .corpus import bomb_png_bytes
-from .netfake import FakeSite, RawServer, Served, jpeg, ranged
+from .netfake import FakeSite, RawServer, Served, bindings, gzip_bomb, jpeg, ranged, trickle
 
 REPO = Path(__file__).resolve().parents[2]
 MAPPINGS = MappingsConfig(
@@ -250,3 +251,138 @@ def test_invalid_json_commons_answer_names_the_api(site, tmp_path):
     assert site.api in str(info.value)
     assert json.loads((next((tmp_path / "raw").glob("wikidata_*.provenance.json"))).read_text())[
         "fetched_at"] is not None
+
+
+def test_a_transfer_that_breaks_off_is_resumed_in_the_same_run(server, tmp_path):
+    big = jpeg(7, (640, 480))
+    raw = RawServer({"Flaky.jpg": big}, {"Flaky.jpg": "reset_once"})
+    try:
+        site = FakeSite(server, {"Q1": "Flaky.jpg"}, {"Flaky.jpg": Served(big,
+                                                                          url=raw.url("Flaky.jpg"))})
+        site.install()
+        provenance = fetch_wikidata(config(site), root=tmp_path)  # data.retries=2
+        assert provenance["status_counts"] == {"ok": 1}
+        assert (tmp_path / "images/Q1.jpg").read_bytes() == big
+        (first, none), (second, resumed_from) = raw.requests
+        assert first == second == "Flaky.jpg" and none is None
+        kept = int(resumed_from.removeprefix("bytes=").removesuffix("-"))
+        assert 0 < kept < len(big) and kept % CHUNK_SIZE == 0  # continued, not restarted
+        # with data.retries=0 the same break is left for the next run, as before
+        raw.modes["Flaky.jpg"] = "reset_once"
+        (tmp_path / "images/Q1.jpg").unlink()
+        (tmp_path / "processed/people.parquet").unlink()
+        again = fetch_wikidata(config(site, retries=0), root=tmp_path)
+        assert again["status_counts"] == {"failed": 1}
+    finally:
+        raw.close()
+
+
+# ------------------------------------------------------------------- deadlines and bombs
+@pytest.fixture
+def stop():
+    event = threading.Event()
+    yield event
+    event.set()  # ends every trickle before the server stops
+    time.sleep(0.1)
+
+
+def test_trickling_query_service_ends_at_the_query_deadline(site, tmp_path, stop):
+    answer = bindings(site.people)
+    site.server.expect_request("/sparql").respond_with_handler(trickle(answer, stop))
+    started = time.monotonic()
+    with pytest.raises(QueryError) as info:
+        fetch_wikidata(config(site, query_timeout=5.0, query_deadline=1.0), root=tmp_path)
+    assert time.monotonic() - started < 2.5  # the answer alone would take ~30 s
+    message = str(info.value)
+    assert message.startswith(f"The SPARQL query to {site.endpoint} did not complete within "
+                              "the 1 s deadline (data.query_deadline)")
+    assert "\n" not in message
+    assert not list((tmp_path / "raw").glob("wikidata_*"))  # nothing half-read is kept
+
+
+def test_trickling_commons_api_ends_at_the_api_deadline(site, tmp_path, stop):
+    site.server.expect_request("/w/api.php").respond_with_handler(
+        trickle(b'{"query": {"pages": []}}' * 20, stop))
+    site.install(api=False)
+    started = time.monotonic()
+    with pytest.raises(CommonsError, match=r"did not answer within the 1 s deadline "
+                                           r"\(data\.api_deadline\)"):
+        fetch_wikidata(config(site, api_deadline=1.0, download=DownloadConfig(
+            progress=False, timeout=5.0)), root=tmp_path)
+    assert time.monotonic() - started < 2.5
+    assert not list((tmp_path / "raw").glob("commons_*.json"))
+
+
+def test_trickling_file_ends_at_the_download_deadline_and_the_rest_goes_on(server, tmp_path,
+                                                                           stop):
+    files = {"Slow.jpg": Served(jpeg(1)), "Good.jpg": Served(jpeg(2))}
+    site = FakeSite(server, {"Q1": "Slow.jpg", "Q2": "Good.jpg"}, files)
+    site.handlers["Slow.jpg"] = trickle(files["Slow.jpg"].data, stop, mime="image/jpeg")
+    site.install()
+    started = time.monotonic()
+    provenance = fetch_wikidata(config(site, download=DownloadConfig(
+        progress=False, timeout=5.0, deadline=1.0, concurrency=2)), root=tmp_path)
+    assert time.monotonic() - started < 3.0
+    table = pd.read_parquet(tmp_path / "processed/people.parquet").set_index("qid")
+    assert provenance["status_counts"] == {"ok": 1, "failed": 1}
+    assert "not complete within the 1 s deadline (data.download.deadline)" in table.loc[
+        "Q1", "reason"]
+    part = tmp_path / "images" / "Q1.jpg.part"
+    assert 0 < part.stat().st_size < 40  # ~20 bytes arrived; kept for the next run
+
+    stop.set()  # the server recovers: the next run resumes from the kept bytes
+    site.handlers.pop("Slow.jpg")
+    kept = part.stat().st_size
+    second = fetch_wikidata(config(site), root=tmp_path)
+    assert second["status_counts"] == {"ok": 2}
+    assert [r.headers.get("Range") for r, _ in server.log if r.path == "/files/Slow.jpg"][
+        -1] == f"bytes={kept}-"
+    assert (tmp_path / "images/Q1.jpg").read_bytes() == files["Slow.jpg"].data
+
+
+def test_gzip_bomb_from_the_query_service_stops_at_the_cap(site, tmp_path):
+    bomb = gzip_bomb(64 << 20)  # 64 MiB of zeros in ~64 KB
+    site.server.expect_request("/sparql").respond_with_data(
+        bomb, headers={"Content-Encoding": "gzip"},
+        content_type="application/sparql-results+json")
+    with pytest.raises(QueryError, match=r"answer exceeds 1048576 bytes \(after decompression"):
+        fetch_wikidata(config(site, query_max_bytes=2**20), root=tmp_path)
+
+
+def test_commons_continue_past_the_first_page(server, tmp_path):
+    """51 files: two batches; the first (50 titles) answers in two pages joined by ``continue``."""
+    files = {f"P{i}.jpg": Served(jpeg(i)) for i in range(51)}
+    site = FakeSite(server, {f"Q{i + 1}": f"P{i}.jpg" for i in range(51)}, files)
+    seen = []
+
+    def paged(request):
+        seen.append(request.args.get("iicontinue"))
+        full = json.loads(site.imageinfo(request).get_data())
+        pages = full["query"]["pages"]
+        if len(pages) > 1 and "iicontinue" not in request.args:
+            for page in pages[1:]:
+                page.pop("imageinfo")
+            full["continue"] = {"iicontinue": "1", "continue": "||"}
+        elif "iicontinue" in request.args:
+            del pages[0]["imageinfo"]
+        return Response(json.dumps(full), content_type="application/json")
+
+    site.server.expect_request("/w/api.php").respond_with_handler(paged)
+    site.install(api=False)
+    provenance = fetch_wikidata(config(site), root=tmp_path)
+    assert provenance["status_counts"] == {"ok": 51}
+    assert seen == [None, "1", None]  # the batch of 50 continued once, the batch of 1 not
+
+
+def test_an_endless_continue_is_a_commons_error_not_a_loop(site, tmp_path, monkeypatch):
+    import audit.data.commons as commons
+
+    monkeypatch.setattr(commons, "MAX_CONTINUE", 3)
+    site.server.expect_request("/w/api.php").respond_with_json(
+        {"query": {"pages": [{"title": "File:Good.jpg"}]},
+         "continue": {"iicontinue": "again", "continue": "||"}})
+    site.install(api=False)
+    with pytest.raises(CommonsError, match=r"still continuing after 3 requests"):
+        fetch_wikidata(config(site), root=tmp_path)
+    assert [r.path for r, _ in site.server.log].count("/w/api.php") == 4
+    assert not list((tmp_path / "raw").glob("commons_*.json"))
