@@ -425,7 +425,9 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
                     "python": manifest["python"], "platform": manifest["platform"]},
         attribution=attribution, tables=report_tables,
         figures=[f for f in result.figures if f.endswith(".png")],
-        caveats=result.caveats, notes=analysis.notes)
+        caveats=result.caveats, notes=analysis.notes,
+        table_files={k: f"tables/{k}.csv" for k in report_tables},
+        alpha=settings.analysis.alpha, margin=getattr(settings.analysis, "margin", 0.05))
     md, html = render_report(report)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", html)

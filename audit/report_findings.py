@@ -1,0 +1,365 @@
+"""Plain-words findings of a run, built from its tables (the report's first section).
+
+A *finding builder* turns one table into a few :class:`Finding` lines; builders are registered
+per table name with :func:`register_finding`, so a new design or analysis adds its own findings
+without touching the report. :func:`build_findings` runs every builder whose table is present
+(also under a prefix such as ``fastgaze_win_rates``) and appends the run's caveats.
+
+Verdicts come from the tables' ``verdict`` column (``disparity``, ``parity``, ``inconclusive``,
+image-aware). Where a table has none (older run folders), :func:`verdict_of` derives a
+provisional one from the interval and the adjusted p-value, and the findings say so once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+#: The verdict vocabulary shared by every table that carries a ``verdict`` column.
+VERDICTS = ("disparity", "parity", "inconclusive")
+#: Headings of the finding topics, in display order (unknown topics follow, by first use).
+TOPICS = {
+    "groups": "Groups",
+    "position": "Position",
+    "gaze": "Male-gaze check",
+    "inference": "How to read these numbers",
+    "caveats": "Data caveats",
+}
+
+_POSITION_SOURCES = {
+    "baseline": "same-group baseline pairs",
+    "counterbalanced_marginal": "counterbalanced pairs (both orders)",
+    "counterbalanced_paired": "both orders of each trial, paired",
+}
+_PROVISIONAL = (
+    "these tables carry no image-aware verdict, so the verdicts above come from "
+    "composite-level intervals, which treat composites as independent although images recur "
+    "across trials (too narrow). Re-analyse the run with a current cropaudit for image-aware "
+    "verdicts."
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One plain-words line of the Findings section.
+
+    Attributes
+    ----------
+    topic : str
+        Key of :data:`TOPICS` (or a new one) under which the line is shown.
+    lead : str
+        Short headline, shown in bold (e.g. ``"light favoured over dark"``).
+    text : str
+        The numbers behind it, in words.
+    verdict : str or None
+        One of :data:`VERDICTS`, or None when the line states no test.
+    source : str
+        Name of the table the line was built from.
+    verdict_label : str
+        How the verdict reads (e.g. ``"parity within ±5 points"``); empty = ``verdict``.
+    """
+
+    topic: str
+    lead: str
+    text: str = ""
+    verdict: str | None = None
+    source: str = ""
+    verdict_label: str = ""
+
+    @property
+    def label(self) -> str:
+        """The verdict as shown to readers."""
+        return self.verdict_label or (self.verdict or "")
+
+
+@dataclass(frozen=True)
+class FindingContext:
+    """Settings the builders need: test level and equivalence margin (rate scale)."""
+
+    alpha: float = 0.05
+    margin: float = 0.05
+
+
+FindingBuilder = Callable[[pd.DataFrame, FindingContext], list[Finding]]
+#: Table name -> builder; filled by :func:`register_finding`, run in registration order.
+FINDING_BUILDERS: dict[str, FindingBuilder] = {}
+
+
+def register_finding(table: str) -> Callable[[FindingBuilder], FindingBuilder]:
+    """Register a builder for the table named ``table`` (decorator).
+
+    Examples
+    --------
+    >>> @register_finding("my_table")
+    ... def _mine(frame, ctx):
+    ...     return [Finding("groups", f"{len(frame)} rows")]
+    >>> [f.lead for f in build_findings({"my_table": pd.DataFrame({"x": [1, 2]})})]
+    ['2 rows']
+    >>> del FINDING_BUILDERS["my_table"]
+    """
+
+    def wrap(fn: FindingBuilder) -> FindingBuilder:
+        FINDING_BUILDERS[table] = fn
+        return fn
+
+    return wrap
+
+
+def table_key(name: str, keys: Iterable[str]) -> str | None:
+    """Find the key ``name`` stands for: itself, or the longest key it ends with after ``_``.
+
+    >>> table_key("fastgaze_win_rates", ["win_rates", "position"])
+    'win_rates'
+    >>> table_key("regression", ["win_rates"]) is None
+    True
+    """
+    keys = list(keys)
+    if name in keys:
+        return name
+    hits = [k for k in keys if name.endswith("_" + k) or name.endswith("/" + k)]
+    return max(hits, key=len) if hits else None
+
+
+def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str] = (),
+                   alpha: float = 0.05, margin: float = 0.05) -> list[Finding]:
+    """Every registered builder over the tables present, then the caveats.
+
+    Parameters
+    ----------
+    tables : mapping of str to DataFrame
+        The run's tables by name (``win_rates``, ``position``, ...).
+    caveats : iterable of str
+        Plain-language caveats (e.g. from :func:`audit.report.derive_caveats`).
+    alpha, margin : float
+        Test level (for the interval's level and provisional verdicts) and the equivalence
+        margin used where a table has no ``margin`` column.
+
+    Returns
+    -------
+    list of Finding
+        In builder order; one ``inference`` line when any verdict was provisional.
+    """
+    ctx = FindingContext(alpha=alpha, margin=margin)
+    out: list[Finding] = []
+    for name, frame in tables.items():
+        key = table_key(name, FINDING_BUILDERS)
+        if key is None or frame is None or frame.empty:
+            continue
+        for finding in FINDING_BUILDERS[key](frame, ctx):
+            out.append(finding if finding.source else _with_source(finding, name))
+    if any(f.verdict and f.source and _provisional(tables.get(f.source)) for f in out):
+        out.append(Finding("inference", "Provisional verdicts", _PROVISIONAL))
+    out += [Finding("caveats", str(c)) for c in caveats]
+    return out
+
+
+def _with_source(f: Finding, name: str) -> Finding:
+    return dataclasses.replace(f, source=name)
+
+
+def _provisional(frame: pd.DataFrame | None) -> bool:
+    return frame is not None and "verdict" not in frame.columns
+
+
+def _num(row: Mapping[str, Any], key: str) -> float:
+    value = row.get(key)
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v
+
+
+def _str(row: Mapping[str, Any], key: str) -> str | None:
+    value = row.get(key)
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    return str(value)
+
+
+def verdict_of(row: Mapping[str, Any], *, null: float = 0.5, margin: float = 0.05,
+               alpha: float = 0.05, low: str = "ci_low", high: str = "ci_high") -> str:
+    """Read the row's verdict: its ``verdict`` column, else a provisional one from its interval.
+
+    Provisional rule: ``disparity`` when the interval excludes ``null`` (and the adjusted
+    p-value, where present, is below ``alpha``); ``parity`` when the whole interval lies within
+    ``null ± margin``; else ``inconclusive``.
+
+    >>> verdict_of({"ci_low": 0.0, "ci_high": 0.3244, "p_adjusted": 0.0234})
+    'disparity'
+    >>> verdict_of({"ci_low": 0.4093, "ci_high": 0.9285})
+    'inconclusive'
+    >>> verdict_of({"ci_low": 0.47, "ci_high": 0.53})
+    'parity'
+    >>> verdict_of({"verdict": "parity", "ci_low": 0.0, "ci_high": 1.0})
+    'parity'
+    """
+    given = _str(row, "verdict")
+    if given in VERDICTS:
+        return given
+    lo, hi = _num(row, low), _num(row, high)
+    if math.isnan(lo) or math.isnan(hi):
+        return "inconclusive"
+    p = _num(row, "p_adjusted")
+    if (lo > null or hi < null) and (math.isnan(p) or p < alpha):
+        return "disparity"
+    if lo >= null - margin and hi <= null + margin:
+        return "parity"
+    return "inconclusive"
+
+
+def verdict_text(verdict: str, margin: float) -> str:
+    """How a verdict reads in the report (``parity`` names its margin, in points).
+
+    >>> verdict_text("parity", 0.05)
+    'parity within ±5 points'
+    """
+    if verdict == "parity":
+        return f"parity within ±{_points(margin)} points"
+    return verdict
+
+
+def _points(x: float) -> str:
+    return f"{100 * x:.0f}" if abs(100 * x - round(100 * x)) < 0.05 else f"{100 * x:.1f}"
+
+
+def _signed_points(x: float) -> str:
+    p = 100 * x
+    return ("+" if p > 0.05 else "−" if p < -0.05 else "±") + f"{abs(p):.1f}".removesuffix(".0")
+
+
+def _pct(x: float) -> str:
+    return "?" if math.isnan(x) else f"{100 * x:.0f}%"
+
+
+def _level(ctx: FindingContext) -> str:
+    return f"{100 * (1 - ctx.alpha):g}%"
+
+
+def _units(row: Mapping[str, Any]) -> str:
+    """``8 trials`` (or composites), with effective n and design effect where known."""
+    n_trials, n = _num(row, "n_trials"), _num(row, "n")
+    text = f"{n_trials:.0f} trials" if not math.isnan(n_trials) else f"{n:.0f} composites"
+    n_eff, deff = _num(row, "n_eff"), _num(row, "deff")
+    if not math.isnan(n_eff):
+        text += f", effective n {n_eff:.0f}"
+        if not math.isnan(deff):
+            text += f" (design effect {deff:.1f})"
+    return text
+
+
+def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = "",
+                 topic: str = "groups") -> Finding:
+    """Plain words for one pair: who is favoured, by how much, the interval, the verdict.
+
+    ``rate`` is the share of decided trials won by ``group_a``; the numbers are restated from
+    the favoured group's side.
+
+    >>> f = pair_finding({"group_a": "dark", "group_b": "light", "n": 8, "rate": 0.0,
+    ...                   "ci_low": 0.0, "ci_high": 0.3244, "p_adjusted": 0.0234},
+    ...                  FindingContext())
+    >>> f.lead, f.verdict
+    ('light favoured over dark', 'disparity')
+    >>> f.text
+    'light won 100% of 8 composites (+50 points from an even split; 95% interval 68%–100%).'
+    """
+    a, b = str(row.get("group_a")), str(row.get("group_b"))
+    margin = _num(row, "margin")
+    margin = ctx.margin if math.isnan(margin) else margin
+    verdict = verdict_of(row, margin=margin, alpha=ctx.alpha)
+    rate, lo, hi = _num(row, "rate"), _num(row, "ci_low"), _num(row, "ci_high")
+    favoured = _str(row, "favoured")
+    if favoured is None and verdict == "disparity" and not math.isnan(rate) and rate != 0.5:
+        favoured = a if rate > 0.5 else b
+    prefix = f"{label}: " if label else ""
+    if favoured == b:
+        who, other, rate, lo, hi = b, a, 1 - rate, 1 - hi, 1 - lo
+    else:
+        who, other = a, b
+    lead = f"{prefix}{who} favoured over {other}" if favoured in (a, b) else f"{prefix}{a} vs {b}"
+    text = (f"{who} won {_pct(rate)} of {_units(row)} ({_signed_points(rate - 0.5)} points from "
+            f"an even split; {_level(ctx)} interval {_pct(lo)}–{_pct(hi)}).")
+    if verdict == "inconclusive":
+        text += (f" Neither a disparity nor parity within ±{_points(margin)} points can be "
+                 "claimed: more images or trials are needed.")
+    return Finding(topic, lead, text, verdict, verdict_label=verdict_text(verdict, margin))
+
+
+@register_finding("win_rates")
+def win_rate_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """One finding per pair of groups."""
+    return [pair_finding(row, ctx) for row in frame.to_dict("records")]
+
+
+@register_finding("aggregates")
+def aggregate_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """One finding per factor contrast (the all-pairs pooling, which every run has)."""
+    if "method" in frame.columns:
+        frame = frame[frame["method"] == "all_pairs"]
+    return [pair_finding(row, ctx, label=str(row.get("factor", "aggregate")))
+            for row in frame.to_dict("records")]
+
+
+@register_finding("kway_shares")
+def kway_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """One finding per group of the k-way design: its share against an even share."""
+    out = []
+    for row in frame.to_dict("records"):
+        share, parity = _num(row, "share"), _num(row, "parity")
+        margin = _num(row, "margin")
+        margin = ctx.margin if math.isnan(margin) else margin
+        verdict = verdict_of(row, null=parity, margin=margin, alpha=ctx.alpha)
+        level = str(row.get("level"))
+        if verdict == "disparity":
+            lead = f"{level} chosen {'more' if share > parity else 'less'} often than an even share"
+        else:
+            lead = level
+        text = (f"chosen in {_pct(share)} of {_units(row)} against an even share of "
+                f"{_pct(parity)} ({_signed_points(share - parity)} points; {_level(ctx)} "
+                f"interval {_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
+        out.append(Finding("groups", lead, text, verdict,
+                           verdict_label=verdict_text(verdict, margin)))
+    return out
+
+
+@register_finding("position")
+def position_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """State the position effect over all groups, per source (baseline, counterbalanced, ...)."""
+    rows = frame[frame["scope"] == "all"] if "scope" in frame.columns else frame
+    out = []
+    for row in rows.to_dict("records"):
+        rate = _num(row, "rate_first")
+        if math.isnan(rate):
+            continue
+        source = str(row.get("source", ""))
+        where = _POSITION_SOURCES.get(source, source)
+        verdict = verdict_of(row, margin=ctx.margin, alpha=ctx.alpha)
+        slot = "first" if rate > 0.5 else "second"
+        lead = f"{slot} slot favoured" if verdict == "disparity" else "position"
+        lead += f" ({where})"
+        text = (f"the first slot won {_pct(rate)} of {_units(row)} ({_signed_points(rate - 0.5)} "
+                f"points from an even split; {_level(ctx)} interval "
+                f"{_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
+        out.append(Finding("position", lead, text, verdict,
+                           verdict_label=verdict_text(verdict, ctx.margin)))
+    return out
+
+
+@register_finding("gaze_shares")
+def gaze_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """Per group: how often the salient point is on the detected head."""
+    out = []
+    first = frame.drop_duplicates("group") if "group" in frame.columns else frame
+    for row in first.to_dict("records"):
+        share = _num(row, "share_point_on_head")
+        text = (f"the salient point is on the head in {_pct(share)} of "
+                f"{_num(row, 'n_face'):.0f} images with a detected face ({_level(ctx)} interval "
+                f"{_pct(_num(row, 'point_on_head_low'))}–{_pct(_num(row, 'point_on_head_high'))})"
+                f"; {_num(row, 'n_no_face'):.0f} images had no face found and are not counted.")
+        out.append(Finding("gaze", str(row.get("group")), text))
+    return out
