@@ -29,7 +29,8 @@ CHROMEDRIVER = os.environ.get("AUDIT_CHROMEDRIVER", "/usr/bin/chromedriver")
 WINDOW = (800, 1000)
 
 
-def _missing() -> str | None:
+def browser_missing() -> str | None:
+    """Why the browser tests cannot run here (one line), or None."""
     for path, what in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromedriver")):
         if not (Path(path).is_file() and os.access(path, os.X_OK)):
             return (f"no {what} at {path}: apt-get install chromium chromium-driver "
@@ -49,7 +50,7 @@ def browser_dirs(tmp_path_factory):
 @pytest.fixture(scope="session")
 def driver(browser_dirs):
     """One headless Chromium for the session (starting one costs about a second)."""
-    why = _missing()
+    why = browser_missing()
     if why:
         if os.environ.get("AUDIT_REQUIRE_BROWSER"):
             pytest.fail(f"AUDIT_REQUIRE_BROWSER is set but {why}")

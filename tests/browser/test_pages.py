@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pytest
 from audit.gaze.review import LABELS, read_review_csv
 from audit.report_findings import FindingContext, pair_finding
 
-from .conftest import WINDOW
+from .conftest import WINDOW, browser_missing
+
+_WHY = browser_missing()
+if _WHY:  # one line for the whole module, or a failure where CI requires the browser
+    if os.environ.get("AUDIT_REQUIRE_BROWSER"):
+        pytest.fail(f"AUDIT_REQUIRE_BROWSER is set but {_WHY}", pytrace=False)
+    pytest.skip(_WHY, allow_module_level=True)
 
 # Positions (document order and on screen) of the findings, the main figure and every table.
 LAYOUT_JS = """
