@@ -1,8 +1,31 @@
 from __future__ import annotations
 
-import pandas as pd
+import re
 
-from audit.report import CAVEAT_SYNTHETIC, ReportInput, derive_caveats, render_report
+import pandas as pd
+import pytest
+from scipy.stats import binomtest
+from statsmodels.stats.proportion import proportion_confint
+
+from audit.report import (
+    CAVEAT_FALLBACK,
+    CAVEAT_POOLED,
+    CAVEAT_SYNTHETIC,
+    ReportInput,
+    derive_caveats,
+    display_columns,
+    main_figure,
+    render_report,
+)
+from audit.report_findings import (
+    FINDING_BUILDERS,
+    Finding,
+    FindingContext,
+    build_findings,
+    pair_finding,
+    register_finding,
+    verdict_of,
+)
 
 
 def _report(**kw) -> ReportInput:
@@ -18,31 +41,190 @@ def _report(**kw) -> ReportInput:
     return ReportInput(**base)
 
 
+def _pair(a: str, b: str, wins: int, n: int) -> dict:
+    """A win-rate row from known counts: Wilson interval and exact test, as the tables hold."""
+    lo, hi = proportion_confint(wins, n, alpha=0.05, method="wilson")
+    p = binomtest(wins, n, 0.5).pvalue
+    return {"group_a": a, "group_b": b, "n": n, "wins_a": wins, "losses_a": n - wins,
+            "rate": wins / n, "delta": wins / n - 0.5, "ci_low": lo, "ci_high": hi,
+            "p_value": p, "p_adjusted": p}
+
+
+# -- findings on known tables --------------------------------------------------------------
+
+def test_known_counts_give_the_favoured_group_its_rate_interval_and_verdict():
+    # 30 of 40: Wilson 95% interval [0.5981, 0.8579], exact p = 0.0022
+    f = pair_finding(_pair("light", "dark", 30, 40), FindingContext())
+    assert (f.lead, f.verdict, f.label) == ("light favoured over dark", "disparity", "disparity")
+    assert f.text == ("light won 75% of 40 composites (+25 points from an even split; "
+                      "95% interval 60%–86%).")
+    # the same counts seen from the other side: the favoured group is group_b, numbers flipped
+    g = pair_finding(_pair("dark", "light", 10, 40), FindingContext())
+    assert g.lead == "light favoured over dark" and g.text == f.text
+
+
+def test_parity_needs_the_whole_interval_within_the_margin():
+    row = _pair("a", "b", 2010, 4000)  # 50.25%, interval [0.4870, 0.5180]
+    f = pair_finding(row, FindingContext(margin=0.05))
+    assert (f.lead, f.verdict, f.label) == ("a vs b", "parity", "parity within ±5 points")
+    assert "a won 50% of 4000 composites (+0.2 points" in f.text
+    # a margin narrower than the interval's half-width cannot claim parity
+    assert pair_finding(row, FindingContext(margin=0.01)).verdict == "inconclusive"
+
+
+def test_small_or_uncorrected_differences_are_inconclusive():
+    f = pair_finding(_pair("a", "b", 6, 8), FindingContext())  # [0.4093, 0.9285]
+    assert f.verdict == "inconclusive" and f.lead == "a vs b"
+    assert "a won 75% of 8 composites (+25 points from an even split; 95% interval 41%–93%)" \
+        in f.text and "more images or trials are needed" in f.text
+    # interval excludes 0.5 but the family-wise adjusted p does not reject: no disparity
+    row = _pair("a", "b", 27, 40) | {"p_adjusted": 0.12}
+    assert row["ci_low"] > 0.5 and verdict_of(row) == "inconclusive"
+
+
+def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
+    row = _pair("a", "b", 30, 40) | {
+        "verdict": "inconclusive", "favoured": None, "n_trials": 20, "n_eff": 9.6, "deff": 2.08,
+        "margin": 0.1, "inference": "dyadic"}
+    f = pair_finding(row, FindingContext())
+    assert f.verdict == "inconclusive" and f.lead == "a vs b"
+    assert "of 20 trials, effective n 10 (design effect 2.1)" in f.text
+    assert "parity within ±10 points can be claimed" in f.text
+    p = pair_finding(row | {"verdict": "parity"}, FindingContext())
+    assert p.label == "parity within ±10 points"
+    d = pair_finding(row | {"verdict": "disparity", "favoured": "a"}, FindingContext())
+    assert d.lead == "a favoured over b" and d.verdict == "disparity"
+    # with verdict columns no provisional line is added
+    tables = {"win_rates": pd.DataFrame([row])}
+    assert [x.topic for x in build_findings(tables)] == ["groups"]
+    old = {"win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
+    assert [x.topic for x in build_findings(old)] == ["groups", "inference"]
+
+
+def test_position_kway_and_aggregate_findings():
+    position = pd.DataFrame({"source": ["baseline", "counterbalanced_marginal", "baseline"],
+                             "scope": ["all", "all", "dark"], "n": [100, 200, 50],
+                             "rate_first": [0.7, 0.5, 0.9], "ci_low": [0.6042, 0.4314, 0.7],
+                             "ci_high": [0.7810, 0.5686, 1.0]})
+    found = build_findings({"position": position})
+    leads = [f.lead for f in found if f.topic == "position"]
+    assert leads == ["first slot favoured (same-group baseline pairs)",
+                     "position (counterbalanced pairs (both orders))"]
+    assert "the first slot won 70% of 100 composites (+20 points" in found[0].text
+    kway = pd.DataFrame({"by": ["group"] * 2, "level": ["x", "y"], "n": [40, 40],
+                         "share": [0.5, 0.05], "parity": [0.25, 0.25], "ci_low": [0.352, 0.0138],
+                         "ci_high": [0.648, 0.165], "p_adjusted": [0.001, 0.01]})
+    k = build_findings({"kway_shares": kway})
+    assert [f.lead for f in k[:2]] == ["x chosen more often than an even share",
+                                       "y chosen less often than an even share"]
+    assert "chosen in 50% of 40 composites against an even share of 25% (+25 points" in k[0].text
+    agg = pd.DataFrame([_pair("dark", "light", 10, 40) | {"factor": "tone", "method": "all_pairs"},
+                        _pair("dark", "light", 1, 2) | {"factor": "tone", "method": "paper"}])
+    a = [f for f in build_findings({"aggregates": agg}) if f.topic == "groups"]
+    assert [f.lead for f in a] == ["tone: light favoured over dark"]
+
+
+def test_new_tables_add_findings_through_the_registry_and_prefixes_match():
+    @register_finding("cropper_comparison")
+    def _compare(frame, ctx):
+        return [Finding("croppers", f"{r['cropper']} differs", verdict="disparity")
+                for r in frame.to_dict("records")]
+
+    try:
+        tables = {"fastgaze_win_rates": pd.DataFrame([_pair("a", "b", 30, 40)]),
+                  "cropper_comparison": pd.DataFrame({"cropper": ["smartcrop"]})}
+        found = build_findings(tables, caveats=["synthetic"])
+        assert [(f.topic, f.source) for f in found] == [
+            ("groups", "fastgaze_win_rates"), ("croppers", "cropper_comparison"),
+            ("inference", ""), ("caveats", "")]
+        md, page = render_report(_report(tables=tables, caveats=["synthetic"]))
+        assert "### croppers" in md and "**smartcrop differs** — *disparity*" in md
+    finally:
+        del FINDING_BUILDERS["cropper_comparison"]
+
+
+# -- layout -----------------------------------------------------------------------------
+
+def test_report_leads_with_findings_then_main_figure_then_details():
+    rates = pd.DataFrame([_pair("light", "dark", 30, 40)])
+    md, page = render_report(_report(
+        tables={"outcomes": pd.DataFrame({"group_a": ["all"], "n_total": [40]}),
+                "win_rates": rates},
+        figures=["figures/policies.png", "figures/win_rates.png"],
+        table_files={"win_rates": "tables/win_rates.csv"}))
+    order = [md.index(s) for s in ("## Findings", "**light favoured over dark** — *disparity*",
+                                   "![main figure: figures/win_rates.png]", "## Details",
+                                   "### win_rates", "### outcomes", "### Other figures",
+                                   "## Run details", "## Attribution")]
+    assert order == sorted(order)
+    first_table = page.index("<table")
+    assert page.index('id="findings"') < page.index('id="main-figure"') < first_table
+    assert page.index("light favoured over dark") < first_table
+    # readers see the needed columns; the full table is linked and collapsed in the HTML
+    compact = md[md.index("### win_rates"):md.index("### outcomes")]
+    assert "| group_a | group_b | n | rate | delta | ci_low | ci_high | p_adjusted |" in compact
+    assert "losses_a" not in compact
+    assert "Full table (3 more column(s)): [tables/win_rates.csv](tables/win_rates.csv)" in compact
+    assert "<summary>all 11 columns</summary>" in page and '<a href="tables/win_rates.csv">' in page
+    # every table sits in a horizontal scroll box; the page scales on narrow screens
+    assert page.count("<table") == page.count('<div class="scroll"><table')
+    assert ".scroll{max-width:100%;overflow-x:auto}" in page and 'name="viewport"' in page
+
+
+def test_display_columns_and_main_figure_choice():
+    wide = pd.DataFrame(columns=[f"c{i}" for i in range(14)])
+    assert display_columns("something", wide) == [f"c{i}" for i in range(10)]
+    rates = pd.DataFrame(columns=["group_a", "group_b", "wins_a", "rate", "verdict"])
+    assert display_columns("fastgaze_win_rates", rates) == ["group_a", "group_b", "rate",
+                                                            "verdict"]
+    assert main_figure(["figures/policies.png", "figures/gaze_shares.png"]) \
+        == "figures/gaze_shares.png"
+    assert main_figure(["figures/a.png"]) == "figures/a.png" and main_figure([]) is None
+
+
 def test_report_has_sections_in_markdown_and_html():
     md, page = render_report(_report())
-    for section in ("## Run", "## Caveats", "## Data", "## Provenance", "## Win rates",
-                    "## Figures", "## Attribution", "## Notes"):
+    for section in ("## Findings", "### Data caveats", "## Details", "### Win rates",
+                    "### Notes", "## Run details", "### Run", "### Data", "### Provenance",
+                    "## Attribution"):
         assert section in md
     assert "| x&lt;script&gt; | 0.6123 |" in md
-    assert "![figures/win_rates.png](figures/win_rates.png)" in md
+    assert "![main figure: figures/win_rates.png](figures/win_rates.png)" in md
     assert "ab12" in md and "compare.n_trials=8" in md and "| seed | 7 |" in md
     assert page.startswith("<!DOCTYPE html>") and "<style>" in page
     assert '<img src="figures/win_rates.png"' in page
-    assert "WARNING" not in page
+    assert "Fallback" not in page and 'id="run-details"' in page
 
 
 def test_html_escapes_all_text():
-    _, page = render_report(_report())
-    assert "<script>" not in page and "x&lt;script&gt;" in page
-    assert "pairwise &lt;b&gt;" in page and "a &amp; b" in page
+    evil = "<script>alert(1)</script>"
+    rates = pd.DataFrame([_pair(evil, "b&c", 30, 40)])
+    md, page = render_report(_report(tables={"win_rates": rates}, caveats=[evil],
+                                     figures=['f/"><img onerror=x>.png']))
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert "<img onerror" not in page and "b&amp;c" in page
+    assert "pairwise &lt;b&gt;" in page
+    assert "<script>" not in md and "&lt;script&gt;alert(1)&lt;/script&gt; favoured" in md
 
 
-def test_fallback_model_gets_a_loud_warning():
-    model = {"name": "center_bias", "fallback_reason": "weights missing"}
-    md, page = render_report(_report(model=model))
-    assert "FALLBACK (weights missing)" in md
-    assert '<div class="warning">WARNING: the model is a FALLBACK' in page
+def test_fallback_is_said_once_briefly_with_the_fix():
+    reason = ("FastGaze weights unavailable, using the weight-free spectral_residual model: "
+              "fastgaze.vxm not found; tried $AUDIT_FASTGAZE_WEIGHTS, the cache, the URL")
+    model = {"name": "spectral_residual", "fallback_reason": reason}
+    caveats = derive_caveats(model=model)
+    assert caveats == [CAVEAT_FALLBACK.format(reason=reason)]
+    md, page = render_report(_report(model=model, caveats=caveats))
+    for text in (md, page):
+        assert text.count("FastGaze weights unavailable") == 1
+        assert "tried $AUDIT_FASTGAZE_WEIGHTS" not in text  # the long message is in the manifest
+        assert "Fix: provide the FastGaze weights" in text
+    assert re.search(r'<div class="warning" id="fallback">Fallback model: FastGaze weights '
+                     r"unavailable, using the weight-free spectral_residual model\. These are "
+                     r"not the audited cropper", page)
+    assert page.index('id="fallback"') < page.index('id="findings"')
 
+
+# -- caveats ----------------------------------------------------------------------------
 
 def test_derive_caveats_flags_position_larger_than_group_effect():
     win_rates = pd.DataFrame({"group_a": ["x", "x"], "group_b": ["y", "z"],
@@ -57,9 +239,25 @@ def test_derive_caveats_flags_position_larger_than_group_effect():
     assert not any("position effect" in c for c in derive_caveats(win_rates, small))
 
 
+def test_pooled_caveat_only_for_composite_level_tables():
+    rates = pd.DataFrame([_pair("a", "b", 30, 40)])
+    assert derive_caveats(rates) == [CAVEAT_POOLED]
+    assert derive_caveats(rates.assign(inference="dyadic")) == []
+    assert derive_caveats(rates.assign(inference="independent")) == [CAVEAT_POOLED]
+    # in the report, the provisional-verdict line already says it: not repeated as a caveat
+    md, _ = render_report(_report(tables={"win_rates": rates}, caveats=[CAVEAT_POOLED]))
+    assert CAVEAT_POOLED not in md and "Provisional verdicts" in md
+
+
 def test_derive_caveats_reports_many_background_outcomes():
     outcomes = pd.DataFrame({"group_a": ["all"], "group_b": ["all"], "n_total": [100],
                              "n_background": [8], "n_error": [2]})
     caveats = derive_caveats(outcomes=outcomes)
     assert caveats == ["10.0% of composites ended on the background or in an error (10 of 100); "
                        "they are reported in the outcomes table, not counted as wins"]
+
+
+@pytest.mark.parametrize("wins, n, verdict", [(0, 8, "disparity"), (8, 8, "disparity"),
+                                              (4, 8, "inconclusive"), (200, 400, "parity")])
+def test_provisional_verdicts_of_known_counts(wins, n, verdict):
+    assert verdict_of(_pair("a", "b", wins, n)) == verdict
