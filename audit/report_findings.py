@@ -244,7 +244,7 @@ def _level(ctx: FindingContext) -> str:
 def _units(row: Mapping[str, Any]) -> str:
     """``8 trials`` (or composites), with effective n and design effect where known."""
     n_trials, n = _num(row, "n_trials"), _num(row, "n")
-    text = f"{n_trials:.0f} trials" if not math.isnan(n_trials) else f"{n:.0f} composites"
+    text = _count(n_trials, "trial") if not math.isnan(n_trials) else _count(n, "composite")
     n_eff, deff = _num(row, "n_eff"), _num(row, "deff")
     if not math.isnan(n_eff):
         text += f", effective n {n_eff:.0f}"
@@ -356,10 +356,33 @@ def gaze_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
     out = []
     first = frame.drop_duplicates("group") if "group" in frame.columns else frame
     for row in first.to_dict("records"):
-        share = _num(row, "share_point_on_head")
-        text = (f"the salient point is on the head in {_pct(share)} of "
-                f"{_num(row, 'n_face'):.0f} images with a detected face ({_level(ctx)} interval "
-                f"{_pct(_num(row, 'point_on_head_low'))}–{_pct(_num(row, 'point_on_head_high'))})"
-                f"; {_num(row, 'n_no_face'):.0f} images had no face found and are not counted.")
+        n_face, n_none = _num(row, "n_face"), _num(row, "n_no_face")
+        if not n_face > 0:
+            text = (f"no face was detected in its {_count(n_none, 'image')}, so the head check "
+                    "says nothing about this group.")
+        else:
+            text = (f"the salient point is on the head in {_pct(_num(row, 'share_point_on_head'))}"
+                    f" of {_count(n_face, 'image')} with a detected face ({_level(ctx)} interval "
+                    f"{_pct(_num(row, 'point_on_head_low'))}–"
+                    f"{_pct(_num(row, 'point_on_head_high'))})")
+            text += (f"; not counted: {_count(n_none, 'image')} without a detected face."
+                     if n_none > 0 else ".")
         out.append(Finding("gaze", str(row.get("group")), text))
     return out
+
+
+@register_finding("gaze_detector_vs_truth")
+def detector_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """How much of the sample the face detector covers, against the generator's truth."""
+    row = frame.iloc[0].to_dict()
+    n, found = _num(row, "n"), _num(row, "n_face_found")
+    text = (f"the face detector found a face in {found:.0f} of {_count(n, 'image')}; by the "
+            "generator's own head ellipse, the salient point is on the head in "
+            f"{_pct(_num(row, 'share_true_point_on_head'))} of all {n:.0f}")
+    agree = _num(row, "agreement")
+    text += "." if math.isnan(agree) else f", and the detector agrees with that in {_pct(agree)}."
+    return [Finding("gaze", "face detector coverage", text)]
+
+
+def _count(n: float, noun: str) -> str:
+    return f"{n:.0f} {noun}" + ("" if n == 1 else "s")

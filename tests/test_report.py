@@ -261,3 +261,23 @@ def test_derive_caveats_reports_many_background_outcomes():
                                               (4, 8, "inconclusive"), (200, 400, "parity")])
 def test_provisional_verdicts_of_known_counts(wins, n, verdict):
     assert verdict_of(_pair("a", "b", wins, n)) == verdict
+
+
+def test_gaze_findings_say_what_the_head_check_covers():
+    shares = pd.DataFrame({"group": ["long", "long", "short"], "aspect_ratio": [0.56, 1.0, 0.56],
+                           "n": [5, 5, 2], "n_no_face": [1, 1, 2], "n_face": [4, 4, 0],
+                           "share_point_on_head": [0.75, 0.75, None],
+                           "point_on_head_low": [0.3006, 0.3006, None],
+                           "point_on_head_high": [0.9544, 0.9544, None]})
+    truth = pd.DataFrame({"n": [7], "n_face_found": [4], "share_true_point_on_head": [0.4286],
+                          "agreement": [0.75]})
+    found = build_findings({"gaze_shares": shares, "gaze_detector_vs_truth": truth})
+    assert [(f.lead, f.text) for f in found] == [
+        ("long", "the salient point is on the head in 75% of 4 images with a detected face "
+                 "(95% interval 30%–95%); not counted: 1 image without a detected face."),
+        ("short", "no face was detected in its 2 images, so the head check says nothing about "
+                  "this group."),
+        ("face detector coverage", "the face detector found a face in 4 of 7 images; by the "
+         "generator's own head ellipse, the salient point is on the head in 43% of all 7, and "
+         "the detector agrees with that in 75%."),
+    ]
