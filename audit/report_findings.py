@@ -79,10 +79,15 @@ class Finding:
 
 @dataclass(frozen=True)
 class FindingContext:
-    """Settings the builders need: test level and equivalence margin (rate scale)."""
+    """Settings the builders need: test level, equivalence margin (rate scale), table names.
+
+    ``tables`` names every table of the run, so a builder can defer to another table's
+    findings (e.g. the study's layout defers to ``win_rates`` where both exist).
+    """
 
     alpha: float = 0.05
     margin: float = 0.05
+    tables: frozenset[str] = frozenset()
 
 
 FindingBuilder = Callable[[pd.DataFrame, FindingContext], list[Finding]]
@@ -144,7 +149,7 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
     list of Finding
         In builder order; one ``inference`` line when any verdict was provisional.
     """
-    ctx = FindingContext(alpha=alpha, margin=margin)
+    ctx = FindingContext(alpha=alpha, margin=margin, tables=frozenset(tables))
     out: list[Finding] = []
     for name, frame in tables.items():
         key = table_key(name, FINDING_BUILDERS)
@@ -233,8 +238,13 @@ def _signed_points(x: float) -> str:
     return ("+" if p > 0.05 else "−" if p < -0.05 else "±") + f"{abs(p):.1f}".removesuffix(".0")
 
 
-def _pct(x: float) -> str:
-    return "?" if math.isnan(x) else f"{100 * x:.0f}%"
+def _pct(x: float, digits: int = 0) -> str:
+    return "?" if math.isnan(x) else f"{100 * x:.{digits}f}%"
+
+
+def _digits(lo: float, hi: float) -> int:
+    # narrow intervals (large samples) need a decimal to be told apart from their estimate
+    return 1 if hi - lo < 0.1 else 0
 
 
 def _level(ctx: FindingContext) -> str:
@@ -282,8 +292,9 @@ def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = ""
     else:
         who, other = a, b
     lead = f"{prefix}{who} favoured over {other}" if favoured in (a, b) else f"{prefix}{a} vs {b}"
-    text = (f"{who} won {_pct(rate)} of {_units(row)} ({_signed_points(rate - 0.5)} points from "
-            f"an even split; {_level(ctx)} interval {_pct(lo)}–{_pct(hi)}).")
+    d = _digits(lo, hi)
+    text = (f"{who} won {_pct(rate, d)} of {_units(row)} ({_signed_points(rate - 0.5)} points "
+            f"from an even split; {_level(ctx)} interval {_pct(lo, d)}–{_pct(hi, d)}).")
     if verdict == "inconclusive":
         text += (f" Neither a disparity nor parity within ±{_points(margin)} points can be "
                  "claimed: more images or trials are needed.")
@@ -303,6 +314,20 @@ def aggregate_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding
         frame = frame[frame["method"] == "all_pairs"]
     return [pair_finding(row, ctx, label=str(row.get("factor", "aggregate")))
             for row in frame.to_dict("records")]
+
+
+@register_finding("paper_table")
+def paper_table_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """State the study's pairs and aggregates (counts runs; runs with ``win_rates`` do that)."""
+    if any(table_key(t, ["win_rates"]) for t in ctx.tables):
+        return []
+    method = frame["aggregate_method"] if "aggregate_method" in frame.columns else None
+    pairs = frame if method is None else frame[method.isna()]
+    out = [pair_finding(row, ctx) for row in pairs.to_dict("records")]
+    if method is not None:
+        out += [pair_finding(row, ctx, label="study's aggregate")
+                for row in frame[method == "paper"].to_dict("records")]
+    return out
 
 
 @register_finding("kway_shares")

@@ -67,7 +67,8 @@ def test_parity_needs_the_whole_interval_within_the_margin():
     row = _pair("a", "b", 2010, 4000)  # 50.25%, interval [0.4870, 0.5180]
     f = pair_finding(row, FindingContext(margin=0.05))
     assert (f.lead, f.verdict, f.label) == ("a vs b", "parity", "parity within ±5 points")
-    assert "a won 50% of 4000 composites (+0.2 points" in f.text
+    assert f.text == ("a won 50.2% of 4000 composites (+0.2 points from an even split; "
+                      "95% interval 48.7%–51.8%).")
     # a margin narrower than the interval's half-width cannot claim parity
     assert pair_finding(row, FindingContext(margin=0.01)).verdict == "inconclusive"
 
@@ -281,3 +282,18 @@ def test_gaze_findings_say_what_the_head_check_covers():
          "generator's own head ellipse, the salient point is on the head in 43% of all 7, and "
          "the detector agrees with that in 75%."),
     ]
+
+
+def test_the_study_table_speaks_only_where_no_win_rates_do():
+    # published counts of BF vs WF (4336 of 10000) and the study's race aggregate
+    table = pd.DataFrame([_pair("black_female", "white_female", 4336, 10000)
+                          | {"aggregate_method": None},
+                          _pair("black", "white", 17280, 40000) | {"aggregate_method": "paper"},
+                          _pair("black", "white", 1, 2) | {"aggregate_method": "all_pairs"}])
+    found = build_findings({"paper_table": table})
+    assert [f.lead for f in found if f.topic == "groups"] == [
+        "white_female favoured over black_female", "study's aggregate: white favoured over black"]
+    assert found[0].text == ("white_female won 56.6% of 10000 composites (+6.6 points from an "
+                             "even split; 95% interval 55.7%–57.6%).")
+    both = {"paper_table": table, "win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
+    assert [f.source for f in build_findings(both) if f.topic == "groups"] == ["win_rates"]
