@@ -37,6 +37,17 @@ FALLBACK_FIX = (
     "FastGaze weights (model.weights=PATH or AUDIT_FASTGAZE_WEIGHTS=PATH, or allow the "
     "download) and rerun; manifest.json has the full message."
 )
+CAVEAT_CONFOUNDED = (
+    "group and position are confounded for {pairs}: in every decided composite the same group "
+    "took the first slot, so a position preference reads as group bias there; run with "
+    "compare.counterbalance=true"
+)
+CAVEAT_SMALL_GROUPS = (
+    "small groups: {groups} ha{s} fewer than {min_images} images; with so few images per group "
+    "the intervals are wide and say little about the population of faces"
+)
+#: Groups with fewer images than this get the small-groups caveat.
+SMALL_GROUP_IMAGES = 30
 CAVEAT_POOLED = (
     "aggregate and per-pair tests treat composites as independent although images recur "
     "across trials; see the regression with image-clustered SEs"
@@ -160,6 +171,8 @@ def derive_caveats(
     synthetic: bool = False,
     model: Mapping[str, Any] | None = None,
     background_threshold: float = 0.05,
+    groups: pd.DataFrame | None = None,
+    min_images: int = SMALL_GROUP_IMAGES,
 ) -> list[str]:
     """Plain-language caveats detected from the run's tables.
 
@@ -178,17 +191,35 @@ def derive_caveats(
         Model facts; a truthy ``fallback_reason`` adds a caveat.
     background_threshold : float
         Share of background/error composites above which a caveat is added.
+    groups : pandas.DataFrame, optional
+        ``tables/groups`` (``group``, ``n_images``); groups under ``min_images`` are named.
+    min_images : int
+        Fewest images per group before the small-groups caveat.
 
     Returns
     -------
     list of str
-        Caveats in a fixed order: synthetic, fallback, position, background, pooled tests.
+        Caveats in a fixed order: synthetic, fallback, small groups, confounded positions,
+        position, background, pooled tests.
     """
     caveats = []
     if synthetic:
         caveats.append(CAVEAT_SYNTHETIC)
     if model and model.get("fallback_reason"):
         caveats.append(CAVEAT_FALLBACK.format(reason=model["fallback_reason"]))
+    if groups is not None and {"group", "n_images"} <= set(groups.columns):
+        small = groups[groups["n_images"] < min_images]
+        if len(small):
+            names = ", ".join(f"{g} ({n})" for g, n in zip(small["group"], small["n_images"],
+                                                          strict=True))
+            caveats.append(CAVEAT_SMALL_GROUPS.format(groups=names, min_images=min_images,
+                                                      s="s" if len(small) == 1 else "ve"))
+    if win_rates is not None and {"n_a_first", "n_a_second"} <= set(win_rates.columns):
+        one_way = win_rates[(win_rates["n_a_first"] == 0) | (win_rates["n_a_second"] == 0)]
+        if len(one_way):
+            pairs = ", ".join(f"{a} vs {b}" for a, b in zip(one_way["group_a"],
+                                                            one_way["group_b"], strict=True))
+            caveats.append(CAVEAT_CONFOUNDED.format(pairs=pairs))
     if win_rates is not None and position is not None and len(win_rates) and len(position):
         pos = position[
             (position["scope"] == "all")

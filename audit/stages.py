@@ -378,7 +378,8 @@ def _caveats(settings: AuditConfig, result: Any, people: PeopleTable | None,
     caveats = derive_caveats(
         result.tables.get("win_rates"), result.tables.get("position"),
         outcomes=result.tables.get("outcomes"),
-        synthetic=bool(people is not None and people.synthetic), model=model_info)
+        synthetic=bool(people is not None and people.synthetic), model=model_info,
+        groups=result.tables.get("groups"))
     if settings.compare.shard:
         caveats.append(f"this is shard {settings.compare.shard} of a larger run; combine the "
                        "shards with `python -m audit.merge` before reading the statistics")

@@ -297,3 +297,18 @@ def test_the_study_table_speaks_only_where_no_win_rates_do():
                              "even split; 95% interval 55.7%–57.6%).")
     both = {"paper_table": table, "win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
     assert [f.source for f in build_findings(both) if f.topic == "groups"] == ["win_rates"]
+
+
+def test_derive_caveats_names_small_groups_and_confounded_positions():
+    groups = pd.DataFrame({"group": ["dark", "light", "medium"], "n_images": [4, 40, 29]})
+    rates = pd.DataFrame([_pair("dark", "light", 3, 8) | {"n_a_first": 8, "n_a_second": 0},
+                          _pair("dark", "medium", 3, 8) | {"n_a_first": 4, "n_a_second": 4}])
+    caveats = derive_caveats(rates, groups=groups)
+    assert caveats[0] == ("small groups: dark (4), medium (29) have fewer than 30 images; with "
+                          "so few images per group the intervals are wide and say little about "
+                          "the population of faces")
+    assert caveats[1].startswith("group and position are confounded for dark vs light: ")
+    assert "dark vs medium" not in caveats[1] and "compare.counterbalance=true" in caveats[1]
+    swapped = rates.assign(n_a_first=4, n_a_second=4)
+    big = groups.assign(n_images=30)
+    assert derive_caveats(swapped, groups=big) == [CAVEAT_POOLED]

@@ -102,6 +102,20 @@ def test_review_filled_in_through_the_page_exports_the_csv_the_run_reads_back(
     driver.get((out / "review" / "index.html").as_uri())
     forms = driver.find_elements(By.CSS_SELECTOR, "form.review")
     assert len(forms) >= 3
+    # the page fits a phone-sized window too: photos and forms shrink and wrap
+    driver.set_window_size(400, WINDOW[1])
+    try:
+        fits = driver.execute_script(
+            "return [document.documentElement.scrollWidth, window.innerWidth]")
+        # control: without wrapping, the same page is wider than this window
+        rigid = driver.execute_script(
+            "const s = document.createElement('style');"
+            "s.textContent = '.item{flex-wrap:nowrap} form.review textarea{width:18em}';"
+            "document.head.appendChild(s);"
+            "const w = document.documentElement.scrollWidth; s.remove(); return w;")
+    finally:
+        driver.set_window_size(*WINDOW)
+    assert fits[0] <= fits[1] < rigid, (fits, rigid)
     expected: dict[str, str] = {}
     for i, form in enumerate(forms[:-1]):  # the last image stays unjudged
         label = LABELS[i % len(LABELS)]
