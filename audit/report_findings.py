@@ -36,6 +36,13 @@ _POSITION_SOURCES = {
     "counterbalanced_marginal": "counterbalanced pairs (both orders)",
     "counterbalanced_paired": "both orders of each trial, paired",
 }
+_INFERENCE = {
+    "dyadic": "image-aware: the variance allows for every image recurring across trials "
+              "(dyadic-robust, one id per image), and the trial is the unit",
+    "bootstrap": "image-aware: a two-way bootstrap over images, and the trial is the unit",
+    "independent": "composite-level: conditional on these images, composites assumed "
+                   "independent (too narrow when images recur)",
+}
 _PROVISIONAL = (
     "these tables carry no image-aware verdict, so the verdicts above come from "
     "composite-level intervals, which treat composites as independent although images recur "
@@ -157,9 +164,37 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
             continue
         for finding in FINDING_BUILDERS[key](frame, ctx):
             out.append(finding if finding.source else _with_source(finding, name))
-    if any(f.verdict and f.source and _provisional(tables.get(f.source)) for f in out):
+    judged = [f for f in out if f.verdict and f.source]
+    if any(_provisional(tables.get(f.source)) for f in judged):
         out.append(Finding("inference", "Provisional verdicts", _PROVISIONAL))
+    out += _inference_findings({f.source: tables[f.source] for f in judged}, ctx)
     out += [Finding("caveats", str(c)) for c in caveats]
+    return out
+
+
+def _inference_findings(tables: Mapping[str, pd.DataFrame], ctx: FindingContext
+                        ) -> list[Finding]:  # fmt: skip
+    """One line per inference method named by the judged tables, with their families."""
+    methods: dict[str, list[str]] = {}
+    margins: set[float] = set()
+    for frame in tables.values():
+        if "inference" not in frame.columns:
+            continue
+        for method in frame["inference"].dropna().astype(str).unique():
+            families = methods.setdefault(method, [])
+            if "family" in frame.columns:
+                families += [f for f in frame["family"].dropna().astype(str).unique()
+                             if f not in families]
+        if "margin" in frame.columns:
+            margins |= set(frame["margin"].dropna().astype(float))
+    out = []
+    for method, families in methods.items():
+        text = _INFERENCE.get(method, f"{method} inference")
+        margin = ", ".join(f"±{_points(m)}" for m in sorted(margins or {ctx.margin}))
+        text += f"; parity means the interval lies within {margin} points of an even split"
+        if families:
+            text += f"; one multiplicity correction per family: {', '.join(families)}"
+        out.append(Finding("inference", f"Intervals: {method}", text + "."))
     return out
 
 
@@ -359,6 +394,7 @@ def position_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]
     out = []
     for row in rows.to_dict("records"):
         rate = _num(row, "rate_first")
+        rate = _num(row, "rate") if math.isnan(rate) else rate
         if math.isnan(rate):
             continue
         source = str(row.get("source", ""))

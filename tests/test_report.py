@@ -95,9 +95,12 @@ def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
     assert p.label == "parity within ±10 points"
     d = pair_finding(row | {"verdict": "disparity", "favoured": "a"}, FindingContext())
     assert d.lead == "a favoured over b" and d.verdict == "disparity"
-    # with verdict columns no provisional line is added
-    tables = {"win_rates": pd.DataFrame([row])}
-    assert [x.topic for x in build_findings(tables)] == ["groups"]
+    # with verdict columns no provisional line is added; the inference is named once
+    tables = {"win_rates": pd.DataFrame([row | {"family": "pairs"}, row | {"family": "pairs"}])}
+    found = build_findings(tables)
+    assert [x.topic for x in found] == ["groups", "groups", "inference"]
+    assert found[-1].lead == "Intervals: dyadic" and found[-1].text.endswith(
+        "within ±10 points of an even split; one multiplicity correction per family: pairs.")
     old = {"win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
     assert [x.topic for x in build_findings(old)] == ["groups", "inference"]
 
