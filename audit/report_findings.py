@@ -174,27 +174,29 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
 
 def _inference_findings(tables: Mapping[str, pd.DataFrame], ctx: FindingContext
                         ) -> list[Finding]:  # fmt: skip
-    """One line per inference method named by the judged tables, with their families."""
-    methods: dict[str, list[str]] = {}
-    margins: set[float] = set()
-    for frame in tables.values():
-        if "inference" not in frame.columns:
-            continue
-        for method in frame["inference"].dropna().astype(str).unique():
-            families = methods.setdefault(method, [])
-            if "family" in frame.columns:
-                families += [f for f in frame["family"].dropna().astype(str).unique()
-                             if f not in families]
+    """Say once how the judged tables inferred (methods per table) and what verdicts mean."""
+    per_table, used, families, margins = [], [], [], set()
+    for name, frame in tables.items():
+        if "inference" in frame.columns:
+            methods = list(frame["inference"].dropna().astype(str).unique())
+            per_table.append(f"{name}: {', '.join(methods)}")
+            used += [m for m in methods if m not in used]
+        if "verdict" in frame.columns and "family" in frame.columns:
+            families += [f for f in frame["family"].dropna().astype(str).unique()
+                         if f not in families]
         if "margin" in frame.columns:
             margins |= set(frame["margin"].dropna().astype(float))
     out = []
-    for method, families in methods.items():
-        text = _INFERENCE.get(method, f"{method} inference")
-        margin = ", ".join(f"±{_points(m)}" for m in sorted(margins or {ctx.margin}))
-        text += f"; parity means the interval lies within {margin} points of an even split"
-        if families:
-            text += f"; one multiplicity correction per family: {', '.join(families)}"
-        out.append(Finding("inference", f"Intervals: {method}", text + "."))
+    if per_table:
+        text = "; ".join(per_table) + ". " + " ".join(
+            f"{m}: {_INFERENCE[m]}." for m in used if m in _INFERENCE)
+        out.append(Finding("inference", "Intervals", text.strip()))
+    if families:
+        margin = " or ".join(f"±{_points(m)}" for m in sorted(margins or {ctx.margin}))
+        out.append(Finding("inference", "Verdicts", (
+            "disparity: the test of an even split rejects after its family's correction; "
+            f"parity: the corrected interval lies within {margin} points of an even split; "
+            "inconclusive: neither. One correction per family: " + "; ".join(families) + ".")))
     return out
 
 
@@ -287,15 +289,18 @@ def _level(ctx: FindingContext) -> str:
 
 
 def _units(row: Mapping[str, Any]) -> str:
-    """``8 trials`` (or composites), with effective n and design effect where known."""
+    """``8 trials`` where the trial is the unit, else ``8 composites``."""
     n_trials, n = _num(row, "n_trials"), _num(row, "n")
-    text = _count(n_trials, "trial") if not math.isnan(n_trials) else _count(n, "composite")
+    return _count(n_trials, "trial") if not math.isnan(n_trials) else _count(n, "composite")
+
+
+def _eff(row: Mapping[str, Any]) -> str:
+    """``; effective n 17, design effect 3.6`` where the table knows them."""
     n_eff, deff = _num(row, "n_eff"), _num(row, "deff")
-    if not math.isnan(n_eff):
-        text += f", effective n {n_eff:.0f}"
-        if not math.isnan(deff):
-            text += f" (design effect {deff:.1f})"
-    return text
+    if math.isnan(n_eff):
+        return ""
+    return f"; effective n {n_eff:.0f}" + ("" if math.isnan(deff) else
+                                          f", design effect {deff:.1f}")
 
 
 def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = "",
@@ -329,7 +334,8 @@ def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = ""
     lead = f"{prefix}{who} favoured over {other}" if favoured in (a, b) else f"{prefix}{a} vs {b}"
     d = _digits(lo, hi)
     text = (f"{who} won {_pct(rate, d)} of {_units(row)} ({_signed_points(rate - 0.5)} points "
-            f"from an even split; {_level(ctx)} interval {_pct(lo, d)}–{_pct(hi, d)}).")
+            f"from an even split; {_level(ctx)} interval {_pct(lo, d)}–{_pct(hi, d)}"
+            f"{_eff(row)}).")
     if verdict == "inconclusive":
         text += (f" Neither a disparity nor parity within ±{_points(margin)} points can be "
                  "claimed: more images or trials are needed.")

@@ -89,7 +89,8 @@ def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
         "margin": 0.1, "inference": "dyadic"}
     f = pair_finding(row, FindingContext())
     assert f.verdict == "inconclusive" and f.lead == "a vs b"
-    assert "of 20 trials, effective n 10 (design effect 2.1)" in f.text
+    assert "of 20 trials (+25 points from an even split; 95% interval 60%–86%; effective n 10, " \
+        "design effect 2.1)." in f.text
     assert "parity within ±10 points can be claimed" in f.text
     p = pair_finding(row | {"verdict": "parity"}, FindingContext())
     assert p.label == "parity within ±10 points"
@@ -98,9 +99,14 @@ def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
     # with verdict columns no provisional line is added; the inference is named once
     tables = {"win_rates": pd.DataFrame([row | {"family": "pairs"}, row | {"family": "pairs"}])}
     found = build_findings(tables)
-    assert [x.topic for x in found] == ["groups", "groups", "inference"]
-    assert found[-1].lead == "Intervals: dyadic" and found[-1].text.endswith(
-        "within ±10 points of an even split; one multiplicity correction per family: pairs.")
+    assert [x.topic for x in found] == ["groups", "groups", "inference", "inference"]
+    assert [(x.lead, x.text) for x in found[2:]] == [
+        ("Intervals", "win_rates: dyadic. dyadic: image-aware: the variance allows for every image "
+                      "recurring across trials (dyadic-robust, one id per image), and the trial "
+                      "is the unit."),
+        ("Verdicts", "disparity: the test of an even split rejects after its family's correction; "
+                     "parity: the corrected interval lies within ±10 points of an even split; "
+                     "inconclusive: neither. One correction per family: pairs.")]
     old = {"win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
     assert [x.topic for x in build_findings(old)] == ["groups", "inference"]
 
