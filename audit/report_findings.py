@@ -167,7 +167,8 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
     judged = [f for f in out if f.verdict and f.source]
     if any(_provisional(tables.get(f.source)) for f in judged):
         out.append(Finding("inference", "Provisional verdicts", _PROVISIONAL))
-    out += _inference_findings({f.source: tables[f.source] for f in judged}, ctx)
+    if judged:
+        out += _inference_findings({f.source: tables[f.source] for f in judged}, ctx)
     out += [Finding("caveats", str(c)) for c in caveats]
     return out
 
@@ -191,12 +192,13 @@ def _inference_findings(tables: Mapping[str, pd.DataFrame], ctx: FindingContext
         text = "; ".join(per_table) + ". " + " ".join(
             f"{m}: {_INFERENCE[m]}." for m in used if m in _INFERENCE)
         out.append(Finding("inference", "Intervals", text.strip()))
+    margin = " or ".join(f"±{_points(m)}" for m in sorted(margins or {ctx.margin}))
+    text = ("disparity: the test of an even split (or an even share) rejects after its "
+            f"family's correction; parity: the interval lies within {margin} points of it; "
+            "inconclusive: neither, so more images or trials are needed.")
     if families:
-        margin = " or ".join(f"±{_points(m)}" for m in sorted(margins or {ctx.margin}))
-        out.append(Finding("inference", "Verdicts", (
-            "disparity: the test of an even split rejects after its family's correction; "
-            f"parity: the corrected interval lies within {margin} points of an even split; "
-            "inconclusive: neither. One correction per family: " + "; ".join(families) + ".")))
+        text += " One correction per family: " + "; ".join(families) + "."
+    out.append(Finding("inference", "Verdicts", text))
     return out
 
 
@@ -336,9 +338,6 @@ def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = ""
     text = (f"{who} won {_pct(rate, d)} of {_units(row)} ({_signed_points(rate - 0.5)} points "
             f"from an even split; {_level(ctx)} interval {_pct(lo, d)}–{_pct(hi, d)}"
             f"{_eff(row)}).")
-    if verdict == "inconclusive":
-        text += (f" Neither a disparity nor parity within ±{_points(margin)} points can be "
-                 "claimed: more images or trials are needed.")
     return Finding(topic, lead, text, verdict, verdict_label=verdict_text(verdict, margin))
 
 

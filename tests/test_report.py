@@ -76,8 +76,8 @@ def test_parity_needs_the_whole_interval_within_the_margin():
 def test_small_or_uncorrected_differences_are_inconclusive():
     f = pair_finding(_pair("a", "b", 6, 8), FindingContext())  # [0.4093, 0.9285]
     assert f.verdict == "inconclusive" and f.lead == "a vs b"
-    assert "a won 75% of 8 composites (+25 points from an even split; 95% interval 41%–93%)" \
-        in f.text and "more images or trials are needed" in f.text
+    assert f.text == "a won 75% of 8 composites (+25 points from an even split; 95% interval " \
+        "41%–93%)."
     # interval excludes 0.5 but the family-wise adjusted p does not reject: no disparity
     row = _pair("a", "b", 27, 40) | {"p_adjusted": 0.12}
     assert row["ci_low"] > 0.5 and verdict_of(row) == "inconclusive"
@@ -91,7 +91,6 @@ def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
     assert f.verdict == "inconclusive" and f.lead == "a vs b"
     assert "of 20 trials (+25 points from an even split; 95% interval 60%–86%; effective n 10, " \
         "design effect 2.1)." in f.text
-    assert "parity within ±10 points can be claimed" in f.text
     p = pair_finding(row | {"verdict": "parity"}, FindingContext())
     assert p.label == "parity within ±10 points"
     d = pair_finding(row | {"verdict": "disparity", "favoured": "a"}, FindingContext())
@@ -104,11 +103,13 @@ def test_verdict_columns_of_the_tables_win_over_the_provisional_rule():
         ("Intervals", "win_rates: dyadic. dyadic: image-aware: the variance allows for every image "
                       "recurring across trials (dyadic-robust, one id per image), and the trial "
                       "is the unit."),
-        ("Verdicts", "disparity: the test of an even split rejects after its family's correction; "
-                     "parity: the corrected interval lies within ±10 points of an even split; "
-                     "inconclusive: neither. One correction per family: pairs.")]
+        ("Verdicts", "disparity: the test of an even split (or an even share) rejects after its "
+                     "family's correction; parity: the interval lies within ±10 points of it; "
+                     "inconclusive: neither, so more images or trials are needed. One correction "
+                     "per family: pairs.")]
     old = {"win_rates": pd.DataFrame([_pair("a", "b", 30, 40)])}
-    assert [x.topic for x in build_findings(old)] == ["groups", "inference"]
+    assert [x.lead for x in build_findings(old)] == ["a favoured over b", "Provisional verdicts",
+                                                     "Verdicts"]
 
 
 def test_position_kway_and_aggregate_findings():
@@ -146,7 +147,7 @@ def test_new_tables_add_findings_through_the_registry_and_prefixes_match():
         found = build_findings(tables, caveats=["synthetic"])
         assert [(f.topic, f.source) for f in found] == [
             ("groups", "fastgaze_win_rates"), ("croppers", "cropper_comparison"),
-            ("inference", ""), ("caveats", "")]
+            ("inference", ""), ("inference", ""), ("caveats", "")]
         md, page = render_report(_report(tables=tables, caveats=["synthetic"]))
         assert "### croppers" in md and "**smartcrop differs** — *disparity*" in md
     finally:

@@ -20,6 +20,8 @@ if _WHY:  # one line for the whole module, or a failure where CI requires the br
         pytest.fail(f"AUDIT_REQUIRE_BROWSER is set but {_WHY}", pytrace=False)
     pytest.skip(_WHY, allow_module_level=True)
 
+pytestmark = pytest.mark.slow  # starts a browser and makes three small runs
+
 # Positions (document order and on screen) of the findings, the main figure and every table.
 LAYOUT_JS = """
 const findings = document.getElementById("findings");
