@@ -379,7 +379,8 @@ def kway_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
         margin = _num(row, "margin")
         margin = ctx.margin if math.isnan(margin) else margin
         verdict = verdict_of(row, null=parity, margin=margin, alpha=ctx.alpha)
-        level = str(row.get("level"))
+        by = str(row.get("by", "group"))
+        level = str(row.get("level")) if by == "group" else f"{by} {row.get('level')}"
         if verdict == "disparity":
             lead = f"{level} chosen {'more' if share > parity else 'less'} often than an even share"
         else:
@@ -389,6 +390,22 @@ def kway_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
                 f"interval {_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
         out.append(Finding("groups", lead, text, verdict,
                            verdict_label=verdict_text(verdict, margin)))
+    return out
+
+
+@register_finding("prob_score_max")
+def saliency_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
+    """Per pair of groups: how often one group's image has the higher peak saliency."""
+    out = []
+    for row in frame.to_dict("records"):
+        a, b = str(row.get("group_a")), str(row.get("group_b"))
+        if a > b:  # the table holds both orders; one is enough
+            continue
+        auc = _num(row, "auc")
+        text = (f"an image of {a} has a higher peak saliency than one of {b} with probability "
+                f"{_pct(auc)} (ties count half; {_num(row, 'n_a'):.0f} vs "
+                f"{_num(row, 'n_b'):.0f} images; 50% = no difference; no test).")
+        out.append(Finding("groups", f"{a} vs {b}", text))
     return out
 
 

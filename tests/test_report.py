@@ -322,3 +322,16 @@ def test_derive_caveats_names_small_groups_and_confounded_positions():
     swapped = rates.assign(n_a_first=4, n_a_second=4)
     big = groups.assign(n_images=30)
     assert derive_caveats(swapped, groups=big) == [CAVEAT_POOLED]
+
+
+def test_kway_slots_and_saliency_probabilities_read_in_words():
+    kway = pd.DataFrame({"by": ["slot"], "level": [1], "n": [40], "share": [0.6], "parity": [0.25],
+                         "ci_low": [0.4458], "ci_high": [0.7360], "p_adjusted": [0.0001]})
+    assert build_findings({"kway_shares": kway})[0].lead == "slot 1 chosen more often than an " \
+                                                            "even share"
+    prob = pd.DataFrame({"group_a": ["dark", "light"], "group_b": ["light", "dark"],
+                         "n_a": [4, 4], "n_b": [4, 4], "auc": [0.125, 0.875]})
+    (f,) = build_findings({"prob_score_max": prob})
+    assert (f.lead, f.verdict) == ("dark vs light", None)
+    assert f.text.startswith("an image of dark has a higher peak saliency than one of light "
+                             "with probability 12% (ties count half; 4 vs 4 images;")
