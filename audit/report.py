@@ -391,7 +391,10 @@ def _findings_html(findings: Sequence[Finding]) -> list[str]:
 
 
 def _by_topic(findings: Sequence[Finding]) -> list[tuple[str, list[Finding]]]:
-    order = list(TOPICS) + [f.topic for f in findings if f.topic not in TOPICS]
+    # topics of new builders go after the group-level ones, before the reading notes
+    tail = ("inference", "caveats")
+    order = ([t for t in TOPICS if t not in tail] + [f.topic for f in findings if f.topic not in
+             TOPICS] + list(tail))  # fmt: skip
     groups = {t: [f for f in findings if f.topic == t] for t in dict.fromkeys(order)}
     return [(t, items) for t, items in groups.items() if items]
 

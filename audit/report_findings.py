@@ -22,7 +22,8 @@ import pandas as pd
 
 #: The verdict vocabulary shared by every table that carries a ``verdict`` column.
 VERDICTS = ("disparity", "parity", "inconclusive")
-#: Headings of the finding topics, in display order (unknown topics follow, by first use).
+#: Headings of the finding topics, in display order; a builder with a new topic may add its
+#: heading here (new topics are shown after ``gaze``, before ``inference`` and ``caveats``).
 TOPICS = {
     "groups": "Groups",
     "position": "Position",

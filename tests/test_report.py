@@ -150,6 +150,7 @@ def test_new_tables_add_findings_through_the_registry_and_prefixes_match():
             ("inference", ""), ("inference", ""), ("caveats", "")]
         md, page = render_report(_report(tables=tables, caveats=["synthetic"]))
         assert "### croppers" in md and "**smartcrop differs** — *disparity*" in md
+        assert md.index("### Groups") < md.index("### croppers") < md.index("### How to read")
     finally:
         del FINDING_BUILDERS["cropper_comparison"]
 
