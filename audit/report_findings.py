@@ -70,6 +70,8 @@ class Finding:
         Name of the table the line was built from.
     verdict_label : str
         How the verdict reads (e.g. ``"parity within ±5 points"``); empty = ``verdict``.
+    provisional : bool
+        The verdict was derived here (:func:`verdict_of`), not read from the table.
     """
 
     topic: str
@@ -78,6 +80,7 @@ class Finding:
     verdict: str | None = None
     source: str = ""
     verdict_label: str = ""
+    provisional: bool = False
 
     @property
     def label(self) -> str:
@@ -155,7 +158,8 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
     Returns
     -------
     list of Finding
-        In builder order; one ``inference`` line when any verdict was provisional.
+        In builder order, then (where any line has a verdict) the reading notes: provisional
+        verdicts, the inference of each table, what the verdicts mean; then the caveats.
     """
     ctx = FindingContext(alpha=alpha, margin=margin, tables=frozenset(tables))
     out: list[Finding] = []
@@ -166,7 +170,7 @@ def build_findings(tables: Mapping[str, pd.DataFrame], *, caveats: Iterable[str]
         for finding in FINDING_BUILDERS[key](frame, ctx):
             out.append(finding if finding.source else _with_source(finding, name))
     judged = [f for f in out if f.verdict and f.source]
-    if any(_provisional(tables.get(f.source)) for f in judged):
+    if any(f.provisional for f in judged):
         out.append(Finding("inference", "Provisional verdicts", _PROVISIONAL))
     if judged:
         out += _inference_findings({f.source: tables[f.source] for f in judged}, ctx)
@@ -207,8 +211,8 @@ def _with_source(f: Finding, name: str) -> Finding:
     return dataclasses.replace(f, source=name)
 
 
-def _provisional(frame: pd.DataFrame | None) -> bool:
-    return frame is not None and "verdict" not in frame.columns
+def _provisional(row: Mapping[str, Any]) -> bool:
+    return _str(row, "verdict") not in VERDICTS
 
 
 def _num(row: Mapping[str, Any], key: str) -> float:
@@ -339,7 +343,8 @@ def pair_finding(row: Mapping[str, Any], ctx: FindingContext, *, label: str = ""
     text = (f"{who} won {_pct(rate, d)} of {_units(row)} ({_signed_points(rate - 0.5)} points "
             f"from an even split; {_level(ctx)} interval {_pct(lo, d)}–{_pct(hi, d)}"
             f"{_eff(row)}).")
-    return Finding(topic, lead, text, verdict, verdict_label=verdict_text(verdict, margin))
+    return Finding(topic, lead, text, verdict, verdict_label=verdict_text(verdict, margin),
+                   provisional=_provisional(row))
 
 
 @register_finding("win_rates")
@@ -390,7 +395,8 @@ def kway_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]:
                 f"{_pct(parity)} ({_signed_points(share - parity)} points; {_level(ctx)} "
                 f"interval {_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
         out.append(Finding("groups", lead, text, verdict,
-                           verdict_label=verdict_text(verdict, margin)))
+                           verdict_label=verdict_text(verdict, margin),
+                           provisional=_provisional(row)))
     return out
 
 
@@ -430,7 +436,8 @@ def position_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]
                 f"points from an even split; {_level(ctx)} interval "
                 f"{_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
         out.append(Finding("position", lead, text, verdict,
-                           verdict_label=verdict_text(verdict, ctx.margin)))
+                           verdict_label=verdict_text(verdict, ctx.margin),
+                           provisional=_provisional(row)))
     return out
 
 

@@ -148,6 +148,11 @@ def test_new_tables_add_findings_through_the_registry_and_prefixes_match():
         assert [(f.topic, f.source) for f in found] == [
             ("groups", "fastgaze_win_rates"), ("croppers", "cropper_comparison"),
             ("inference", ""), ("inference", ""), ("caveats", "")]
+        assert [f.lead for f in found if f.topic == "inference"] == ["Provisional verdicts",
+                                                                     "Verdicts"]
+        # a builder's own verdicts are not called provisional
+        alone = build_findings({"cropper_comparison": tables["cropper_comparison"]})
+        assert [f.lead for f in alone if f.topic == "inference"] == ["Verdicts"]
         md, page = render_report(_report(tables=tables, caveats=["synthetic"]))
         assert "### croppers" in md and "**smartcrop differs** — *disparity*" in md
         assert md.index("### Groups") < md.index("### croppers") < md.index("### How to read")
