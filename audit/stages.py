@@ -378,7 +378,8 @@ def _caveats(settings: AuditConfig, result: Any, people: PeopleTable | None,
     caveats = derive_caveats(
         result.tables.get("win_rates"), result.tables.get("position"),
         outcomes=result.tables.get("outcomes"),
-        synthetic=bool(people is not None and people.synthetic), model=model_info)
+        synthetic=bool(people is not None and people.synthetic), model=model_info,
+        groups=result.tables.get("groups"))
     if settings.compare.shard:
         caveats.append(f"this is shard {settings.compare.shard} of a larger run; combine the "
                        "shards with `python -m audit.merge` before reading the statistics")
@@ -425,7 +426,9 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
                     "python": manifest["python"], "platform": manifest["platform"]},
         attribution=attribution, tables=report_tables,
         figures=[f for f in result.figures if f.endswith(".png")],
-        caveats=result.caveats, notes=analysis.notes)
+        caveats=result.caveats, notes=analysis.notes,
+        table_files={k: f"tables/{k}.csv" for k in report_tables},
+        alpha=settings.analysis.alpha, margin=getattr(settings.analysis, "margin", 0.05))
     md, html = render_report(report)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", html)

@@ -146,17 +146,17 @@ _CSS = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 header{position:sticky;top:0;background:#fafafa;padding:.5em 0;border-bottom:1px solid #ccc;
 z-index:2}
-.item{display:flex;gap:1.5em;align-items:flex-start;margin:1.5em 0;padding:1em;background:#fff;
-border:1px solid #ddd;border-radius:6px}
+.item{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start;margin:1.5em 0;padding:1em;
+background:#fff;border:1px solid #ddd;border-radius:6px}
 .stack{position:relative;display:inline-block;line-height:0}
-.stack img.photo{max-width:512px;max-height:512px}
+.stack img.photo{max-width:min(512px,calc(100vw - 5em));max-height:512px;height:auto}
 .stack img.heat{position:absolute;left:0;top:0;width:100%;height:100%;opacity:0;
 image-rendering:pixelated;pointer-events:none}
 .item.show-heat img.heat{opacity:.5}
 .legend{font-size:.85em;color:#555}
 .sw{display:inline-block;width:.9em;height:.9em;vertical-align:middle;margin-right:.2em}
 form.review fieldset{border:1px solid #ccc}
-form.review textarea{width:18em;height:4em}
+form.review textarea{width:min(18em,calc(100vw - 5em));height:4em}
 code{background:#eee;padding:0 .2em}
 """
 
