@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from audit.compare.layout import Composite, compose, position_name, slot_of
+from audit.compare.layout import Composite, compose, position_name, slot_of, study_slot
 from audit.compare.policies import PolicyResult, judge
 from audit.compare.records import KWAY_DESIGNS, to_frame
 from audit.compare.sampling import Job
@@ -133,13 +133,17 @@ def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | 
 
 
 def _judge(r: _Ready, smap: SaliencyMap, config: CompareConfig
-           ) -> tuple[dict[str, float], int, PolicyResult]:
-    """Return the program's point and max score, the slot holding it (-1: fill), the policies."""
+           ) -> tuple[dict[str, float], int, int, PolicyResult]:
+    """Return the point and max score, its slot (-1: fill), its study slot, the policies.
+
+    The study slot is the one whose column holds the point (-1: padding), see ``study_slot``.
+    """
     point = salient_point(smap)
     located = {"point_x": float(point.x), "point_y": float(point.y),
                "score_max": float(smap.scores.max())}
     pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
-    return located, slot_of(r.boxes, point.x, point.y), pol
+    study = study_slot(r.boxes, point.x, point.y, config.layout.direction)
+    return located, slot_of(r.boxes, point.x, point.y), study, pol
 
 
 def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: CompareConfig,
@@ -158,6 +162,7 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
         "outcome": "error", "error": error, "a_wins": None,
         "score_max_a": math.nan, "score_max_b": math.nan, "p_a_sample": math.nan,
         "p_a_topk": math.nan, "mass_a": math.nan, "mass_b": math.nan,
+        "outcome_study": "error",
     }
     for side, slot in (("a", job.a_slot), ("b", b)):
         box = r.boxes[slot] if r.boxes else None
@@ -165,11 +170,12 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
             row[f"box_{side}_{k}"] = getattr(box, k) if box else -1
     if smap is None:
         return row
-    located, slot, pol = _judge(r, smap, config)
+    located, slot, study, pol = _judge(r, smap, config)
     outcome = "background" if slot < 0 else ("a" if slot == job.a_slot else "b")
     row.update(
         **located, outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
         **pol.record_columns(a_slot=job.a_slot),
+        outcome_study="background" if study < 0 else ("a" if study == job.a_slot else "b"),
     )
     return row
 
@@ -185,13 +191,16 @@ def _kway_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
         "composite_w": r.size[0], "composite_h": r.size[1],
         "point_x": math.nan, "point_y": math.nan, "score_max": math.nan,
         "outcome": "error", "error": error, "winner_group": None, "winner_slot": None,
-        "mass_shares": None, "p_sample_slots": None,
+        "mass_shares": None, "p_sample_slots": None, "outcome_study": "error",
+        "winner_group_study": None,
     }
     if smap is None:
         return row
-    located, slot, pol = _judge(r, smap, config)
+    located, slot, study, pol = _judge(r, smap, config)
     row.update(
         **located, outcome="win" if slot >= 0 else "background", error=None,
+        outcome_study="win" if study >= 0 else "background",
+        winner_group_study=job.groups[study] if study >= 0 else None,
         winner_group=job.groups[slot] if slot >= 0 else None,
         winner_slot=slot if slot >= 0 else None,
         mass_shares=[float(m) for m in pol.mass],

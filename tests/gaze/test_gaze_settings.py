@@ -30,7 +30,8 @@ def test_default_yaml_matches_dataclass_defaults():
         ("min_regions", -1, "gaze.min_regions must be >= 0, got -1"),
         ("min_area", -5, "gaze.min_area must be >= 0, got -5"),
         ("n_per_group", 0, "gaze.n_per_group must be >= 1, got 0"),
-        ("detector", "dlib", "gaze.detector must be one of haar, got 'dlib'"),
+        ("detector", "dlib", "gaze.detector must be one of haar, haar_alt, haar_alt2, "
+         "haar_alt_tree, haar_profile, dlib_hog, got 'dlib'"),
         ("scale_factor", 1.0, "gaze.scale_factor must be > 1, got 1.0"),
         ("min_neighbors", -1, "gaze.min_neighbors must be >= 0, got -1"),
         ("min_face_frac", 0.0, "gaze.min_face_frac must be in (0, 1], got 0.0"),
