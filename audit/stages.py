@@ -109,6 +109,12 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
         out.tables[f"{prefix}aggregates"] = aggregates
     if a.paper_aggregates and len(factors) == 2 and not win_rates.empty:
         _paper_view(settings, win_rates, out, prefix=prefix)
+    if a.paper_aggregates and "outcome_study" in pairs and not win_rates.empty:
+        from audit.analysis.study_rules import study_vs_cropaudit
+
+        # the study's column rule beside cropaudit's box rule, same statistics on both
+        out.tables[f"{prefix}study_vs_cropaudit"] = study_vs_cropaudit(
+            pairs, group_order=order, **stats)
     position = []
     if a.position_baseline and not baseline.empty:
         position.append(compute_position_baseline(baseline, alpha=a.alpha,
@@ -178,6 +184,11 @@ def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,
     shares = compute_kway_shares(records, alpha=a.alpha, ci_method=a.ci_method,
                                  correction=a.correction)
     out.tables[f"{prefix}kway_shares"] = shares
+    if a.paper_aggregates and "outcome_study" in records and not shares.empty:
+        from audit.analysis.study_rules import study_vs_cropaudit_kway
+
+        out.tables[f"{prefix}study_vs_cropaudit"] = study_vs_cropaudit_kway(
+            records, alpha=a.alpha, ci_method=a.ci_method, correction=a.correction)
     out.tables[f"{prefix}kway_outcomes"] = (records["outcome"].value_counts()
                                             .rename_axis("outcome").reset_index(name="n"))
     if not shares.empty:
