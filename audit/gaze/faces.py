@@ -55,8 +55,8 @@ _MSG_SHIFT = (
 _MSG_SIZE = "image_size must be (W, H) with both >= 1, got {size}"
 _MSG_DETECTOR = "unknown face detector {name!r}; choose one of: {names}"
 _MSG_NO_DLIB = (
-    "the dlib_hog face detector needs dlib, which is not installed: install cropaudit[faces] "
-    "(pip install 'cropaudit[faces]', which brings dlib-bin), or pick gaze.detector=haar"
+    "the dlib_hog face detector needs dlib, which is not installed: pip install dlib-bin "
+    "(a binary wheel; it is in cropaudit[test]), or pick gaze.detector=haar"
 )
 #: OpenCV cascade file of each Haar detector name.
 HAAR_CASCADES = {
@@ -170,7 +170,7 @@ class DlibHogFaceDetector:
     Raises
     ------
     ImportError
-        If dlib is missing (message says to install ``cropaudit[faces]``).
+        If dlib is missing (message says to install ``dlib-bin``).
     """
 
     name = "dlib_hog"
