@@ -23,6 +23,10 @@ from audit.data.synthetic import TONE_BANDS, _rng, draw_params, render_portrait
 from audit.gaze.faces import DETECTORS, make_detector
 
 log = logging.getLogger("bench.detectors")
+#: A detector qualifies as the head judge when every tone band's recall is at least this ...
+QUALIFY_RECALL = 0.8
+#: ... and the worst band's recall is at least this share of the best band's.
+QUALIFY_RATIO = 0.9
 
 
 def found(boxes: list, p: object) -> bool:
@@ -60,6 +64,8 @@ def measure(n_portraits: int, seed: int) -> dict[str, dict[str, float]]:
         bands = [row[b] for b in TONE_BANDS]
         row["min_band"] = min(bands)
         row["band_ratio"] = min(bands) / max(bands) if max(bands) > 0 else float("nan")
+        row["qualifies"] = float(min(bands) >= QUALIFY_RECALL
+                                 and row["band_ratio"] >= QUALIFY_RATIO)
         out[name] = row
         log.info("%s: %s", name, {k: round(v, 3) for k, v in row.items()})
     return out
@@ -69,15 +75,18 @@ def markdown(results: dict[str, dict[str, float]], n: int) -> str:
     """The results as a Markdown table."""
     tones = list(MST_TONES)
     head = ["detector", *[t.replace("mst", "MST ") for t in tones], "light", "medium", "dark",
-            "dark/light", "false/img", "s/img"]
+            "dark/light", "false/img", "s/img", "qualifies"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
         cells = [name, *[f"{r[t]:.2f}" for t in tones],
                  *[f"{r[b]:.2f}" for b in TONE_BANDS],
                  f"{r['dark'] / r['light']:.2f}" if r["light"] else "n/a",
-                 f"{r['false_per_image']:.2f}", f"{r['seconds_per_image']:.3f}"]
+                 f"{r['false_per_image']:.2f}", f"{r['seconds_per_image']:.3f}",
+                 "yes" if r["qualifies"] else "no"]
         lines.append("| " + " | ".join(cells) + " |")
-    lines.append(f"\n{n} portraits × 10 tones = {10 * n} images per detector.")
+    lines.append(f"\n{n} portraits × 10 tones = {10 * n} images per detector. Qualifies: "
+                 f"recall >= {QUALIFY_RECALL} in every band and worst/best band >= "
+                 f"{QUALIFY_RATIO}.")
     return "\n".join(lines)
 
 

@@ -132,3 +132,33 @@ def test_male_gaze_run_reports_recall_per_group_and_judges_by_truth(tmp_path) ->
     assert point.sort_index().tolist() == pytest.approx(expected.sort_index().tolist())
     notes = (result.output_dir / "report.md").read_text()
     assert "generator's truth" in notes
+
+
+@pytest.mark.slow
+def test_review_labels_judge_the_head_when_asked(tmp_path) -> None:
+    def settings(*extra: str):
+        register_configs()
+        GlobalHydra.instance().clear()
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return to_settings(compose(config_name="config", overrides=[
+                "experiment=male_gaze", "debug=smoke", "gaze.min_regions=0",
+                f"data.synthetic.cache_dir={tmp_path / 'synthetic'}",
+                f"paths.work_dir={tmp_path / 'work'}", f"paths.cache_dir={tmp_path / 'cache'}",
+                *extra]))
+
+    model = Luminance(device="cpu")
+    first = pipeline.run(settings(), model=model, output_dir=tmp_path / "a", progress=False)
+    ids = sorted(pd.read_csv(first.output_dir / "tables/gaze_selection.csv")
+                 .query("selected")["id"].astype(str))
+    # people say: on the head for the first two images, not for the third, unsure for the rest
+    labels = ["on_head", "on_head", "not_on_head"] + ["unsure"] * (len(ids) - 3)
+    review = tmp_path / "review.csv"
+    pd.DataFrame({"id": ids, "label": labels, "reviewer": "r1", "notes": ""}).to_csv(
+        review, index=False)
+    second = pipeline.run(settings("gaze.head_source=review", f"gaze.review_csv={review}"),
+                          model=model, output_dir=tmp_path / "b", progress=False)
+    shares = pd.read_csv(second.output_dir / "tables/gaze_shares.csv")
+    assert (shares["head_source"] == "review").all()
+    assert shares["n"].sum() == len(ids) and shares["n_face"].sum() == 3  # unsure: not judged
+    on_head = (shares["share_point_on_head"] * shares["n_face"]).sum()
+    assert on_head == pytest.approx(2)
