@@ -17,7 +17,7 @@ import pytest
 import torch
 from PIL import Image
 
-from audit.analysis.study_rules import study_records, study_vs_cropaudit
+from audit.analysis.study_rules import study_records, study_vs_cropaudit, study_vs_cropaudit_kway
 from audit.compare.layout import scaled_size, slot_of, study_slot
 from audit.compare.records import validate_records
 from audit.compare.runner import _encode_jpeg, build_composite, run_jobs
@@ -211,3 +211,25 @@ def test_paper_composites_match_the_notebook_on_real_photos(golden_dir, weights_
                 assert not np.array_equal(build_composite(job, old, CompareConfig(
                     layout=old.layout)).pixels, np.asarray(canvas))
     assert truncated >= 1  # the truncation case is among the pairs
+
+
+def test_kway_study_table_counts_fill_points_for_the_image_above() -> None:
+    # 4 composites of 3 slots; two points fall on the fill (cropaudit: background) under the
+    # image in slot 0 (group x) and slot 2 (group z); the study gives them to x and z.
+    groups = [["x", "y", "z"]] * 4
+    records = pd.DataFrame({
+        "k": 3, "groups": groups,
+        "outcome": ["win", "win", "background", "background"],
+        "winner_group": ["x", "y", None, None],
+        "winner_slot": pd.array([0, 1, None, None], dtype="Int64"),
+        "outcome_study": ["win"] * 4, "winner_group_study": ["x", "y", "x", "z"],
+    })
+    table = study_vs_cropaudit_kway(records).set_index(["by", "level"])
+    x = table.loc[("group", "x")]
+    assert (x.n_cropaudit, x.wins_cropaudit, x.n_background_cropaudit) == (2, 1, 2)
+    assert (x.n_study, x.wins_study, x.n_background_study) == (4, 2, 0)
+    assert x.share_study == 0.5 and x.share_diff == 0.0
+    z = table.loc[("group", "z")]
+    assert (z.wins_cropaudit, z.wins_study, z.share_study) == (0, 1, 0.25)
+    slots = table.loc["slot"]
+    assert slots["wins_study"].tolist() == [2, 1, 1]
