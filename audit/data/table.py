@@ -312,7 +312,9 @@ def filter_min_ethnicity_size(
     Examples
     --------
     >>> t = pd.DataFrame({"ethnicity_qid": [["Q1"], ["Q1", "Q2"], ["Q2", "Q3"]]})
-    >>> out, info = filter_min_ethnicity_size(t, min_ethnicity_size=2, source="demo")
+    >>> with warnings.catch_warnings():  # it warns that Q3 was dropped
+    ...     warnings.simplefilter("ignore", AuditDataWarning)
+    ...     out, info = filter_min_ethnicity_size(t, min_ethnicity_size=2, source="demo")
     >>> out["ethnicity_qid"].tolist(), info["dropped_ethnicities"]
     ([['Q1'], ['Q1', 'Q2'], ['Q2']], {'Q3': 1})
     """
