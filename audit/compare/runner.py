@@ -12,9 +12,11 @@ import io
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -45,6 +47,7 @@ class _Ready:
     prepared: Prepared | None
     pixels: np.ndarray | None
     error: str | None = None
+    jpeg: bytes | None = None  # the saved composite an external program reads (study protocol)
 
 
 def _encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
@@ -68,11 +71,12 @@ def prepare_job(job: Job, store: ImageStore, config: CompareConfig, *,
             return _Ready(job, boxes, size, prepared, None)
         comp = build_composite(job, store, config)
         if keep_pixels:
-            pixels = comp.pixels
+            pixels, jpeg = comp.pixels, None
             if config.jpeg_roundtrip:
-                pixels = np.asarray(Image.open(io.BytesIO(_encode_jpeg(pixels,
-                                                                       config.jpeg_quality))))
-            return _Ready(job, comp.boxes, comp.size, None, pixels)
+                # The program itself must read the saved file, as in the study's loop.
+                jpeg = _encode_jpeg(pixels, config.jpeg_quality)
+                pixels = np.asarray(Image.open(io.BytesIO(jpeg)))
+            return _Ready(job, comp.boxes, comp.size, None, pixels, jpeg=jpeg)
         # The study's loop saved each composite as JPEG and the program decoded it again.
         prepared = prepare_file(_encode_jpeg(comp.pixels, config.jpeg_quality), box=box)
         return _Ready(job, comp.boxes, comp.size, prepared, None)
@@ -125,11 +129,21 @@ def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | 
         try:
             if getattr(model, "accepts_prepared", True):
                 out.append(model.predict([r.prepared])[0])
+            elif r.jpeg is not None:
+                out.append(_predict_jpeg(model, r.jpeg))
             else:
                 out.append(model.predict_array(r.pixels))
         except Exception as exc:  # noqa: BLE001 - recorded, never silently redrawn
             out.append(f"{type(exc).__name__}: {exc}")
     return out
+
+
+def _predict_jpeg(model: SaliencyModel, data: bytes) -> SaliencyMap:
+    """Hand a saved JPEG composite to a model that reads files (the external program)."""
+    with tempfile.TemporaryDirectory(prefix="cropaudit_composite_") as tmp:
+        path = Path(tmp) / "composite.jpg"
+        path.write_bytes(data)
+        return model.predict_file(path)
 
 
 def _judge(r: _Ready, smap: SaliencyMap, config: CompareConfig

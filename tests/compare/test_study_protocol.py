@@ -233,3 +233,47 @@ def test_kway_study_table_counts_fill_points_for_the_image_above() -> None:
     assert (z.wins_cropaudit, z.wins_study, z.share_study) == (0, 1, 0.25)
     slots = table.loc["slot"]
     assert slots["wins_study"].tolist() == [2, 1, 1]
+
+
+FAKE_PROGRAM = '''
+import hashlib, math, pathlib, sys
+import numpy as np
+from PIL import Image
+image = pathlib.Path(sys.argv[2])
+pathlib.Path(sys.argv[3]).write_text(hashlib.sha256(image.read_bytes()).hexdigest())
+w, h = Image.open(image).size
+s = min(np.float32(320) / np.float32(w), np.float32(320) / np.float32(h))
+rw, rh = int(np.floor(s * w + 0.5)), int(np.floor(s * h + 0.5))
+for _ in range(4):
+    rw, rh = -(-rw // 2), -(-rh // 2)
+print("0 0")
+for r in range(rh):
+    for c in range(rw):
+        print(16 * c + 8, 16 * r + 8, -(r + c))  # the top-left cell wins
+'''
+
+
+def test_an_external_program_reads_the_saved_jpeg_composite(tmp_path) -> None:
+    import hashlib
+    import stat
+    import sys
+
+    from audit.model.external import ExternalProgram
+
+    program = tmp_path / "fake_crops"
+    program.write_text(f"#!{sys.executable}\n{FAKE_PROGRAM}")
+    program.chmod(program.stat().st_mode | stat.S_IXUSR)
+    seen = tmp_path / "seen.txt"
+    model = ExternalProgram(command=[str(program), "m.vxm", "{image}", str(seen),
+                                     "show_all_points"])
+    paths = {"a": _write(tmp_path / "a.png", 40, 30, 90), "b": _write(tmp_path / "b.png", 30, 50,
+                                                                      160)}
+    config = CompareConfig(layout=_study_layout("none"), jpeg_roundtrip=True, jpeg_quality=75)
+    store = ImageStore(paths, config.layout)
+    job = Job(trial=0, order=0, design="pairwise", trial_seed=0, groups=("x", "y"),
+              images=("a", "b"))
+    records = pd.concat(run_jobs([job], store=store, model=model, config=config,
+                                 progress=False), ignore_index=True)
+    assert records.loc[0, "outcome"] == "a" and records.loc[0, "error"] is None
+    sent = _encode_jpeg(build_composite(job, store, config).pixels, 75)
+    assert seen.read_text() == hashlib.sha256(sent).hexdigest()  # the very bytes saved
