@@ -38,6 +38,9 @@ def test_default_yaml_matches_dataclass_defaults():
         ("head_width_factor", 0.9, "gaze.head_width_factor must be >= 1, got 0.9"),
         ("head_height_factor", 0.9, "gaze.head_height_factor must be >= 1, got 0.9"),
         ("head_shift_up", 0.6, "gaze.head_shift_up must be within"),
+        ("head_source", "eyes", "gaze.head_source must be one of auto, truth, review, detector, "
+         "got 'eyes'"),
+        ("upsample", -1, "gaze.upsample must be >= 0, got -1"),
     ],
 )
 def test_range_checks_name_the_key(key, value, message):
