@@ -109,6 +109,12 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
         out.tables[f"{prefix}aggregates"] = aggregates
     if a.paper_aggregates and len(factors) == 2 and not win_rates.empty:
         _paper_view(settings, win_rates, out, prefix=prefix)
+    if a.paper_aggregates and "outcome_study" in pairs and not win_rates.empty:
+        from audit.analysis.study_rules import study_vs_cropaudit
+
+        # the study's column rule beside cropaudit's box rule, same statistics on both
+        out.tables[f"{prefix}study_vs_cropaudit"] = study_vs_cropaudit(
+            pairs, group_order=order, **stats)
     position = []
     if a.position_baseline and not baseline.empty:
         position.append(compute_position_baseline(baseline, alpha=a.alpha,
@@ -178,6 +184,11 @@ def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,
     shares = compute_kway_shares(records, alpha=a.alpha, ci_method=a.ci_method,
                                  correction=a.correction)
     out.tables[f"{prefix}kway_shares"] = shares
+    if a.paper_aggregates and "outcome_study" in records and not shares.empty:
+        from audit.analysis.study_rules import study_vs_cropaudit_kway
+
+        out.tables[f"{prefix}study_vs_cropaudit"] = study_vs_cropaudit_kway(
+            records, alpha=a.alpha, ci_method=a.ci_method, correction=a.correction)
     out.tables[f"{prefix}kway_outcomes"] = (records["outcome"].value_counts()
                                             .rename_axis("outcome").reset_index(name="n"))
     if not shares.empty:
@@ -254,6 +265,7 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
         render_review_page,
         review_agreement,
     )
+    from audit.gaze.source import choose_head_source, detector_recall, face_found
     from audit.plots.gaze import plot_gaze_shares
 
     g, table, scores = settings.gaze, context["table"], context["scores"]
@@ -265,10 +277,16 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
         n_per_group=g.n_per_group, jpeg_only=g.jpeg_only, seed=g.seed)
     out.tables["gaze_selection"] = selection
     detector = make_detector(g.detector, scale_factor=g.scale_factor,
-                             min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac)
+                             min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac,
+                             upsample=g.upsample)
     paths = image_paths(table)
     ratios = settings.crop.aspect_ratios
     truths = _true_heads(table)
+    picked = selection.loc[selection["selected"], "id"].astype(str)
+    source, why = choose_head_source(
+        g.head_source, has_truth=bool(len(picked)) and picked.isin(truths).all(),
+        has_review=bool(g.review_csv), detector=g.detector)
+    out.notes.append(f"male_gaze: {why}")
     rows, items = [], []
     for rec in selection[selection["selected"]].itertuples(index=False):
         score = scores[rec.id]
@@ -287,6 +305,9 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
         if truth is not None:
             # generated portraits know their head: a check of the detector, not only of the model
             row["true_point_on_head"] = truth.contains(point.x, point.y)
+            row["true_face_found"] = face_found(face, truth)
+            row.update({f"true_{k}": v for k, v in gaze_outcomes(point, crop_map, truth).items()
+                        if k != "has_face"})
         rows.append(row)
         items.append(ReviewItem(id=rec.id, rgb=rgb, scores=score.smap.scores, point=point,
                                 crops=crop_map, head_box=head, group=rec.group))
@@ -294,8 +315,26 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
     if per_image.empty:
         out.notes.append("male_gaze: no image passed the selection; nothing to summarise")
         return per_image
-    summary = summarize_gaze(per_image, group="group", alpha=settings.analysis.alpha)
-    out.tables["gaze_shares"] = summary
+    basis = per_image  # the rows and columns that judge "on the head" for the shares
+    if source == "truth":
+        truth_cols = [c for c in per_image.columns if c.startswith("true_")
+                      and c != "true_face_found"]
+        basis = per_image[["id", "group", *truth_cols]].rename(
+            columns={c: c.removeprefix("true_") for c in truth_cols})
+    elif source == "review":
+        human = merge_review(per_image, read_review_csv(g.review_csv))
+        basis = human[["id", "group"]].assign(point_on_head=human["human_on_head"])
+    summary = summarize_gaze(basis, group="group", alpha=settings.analysis.alpha)
+    out.tables["gaze_shares"] = summary.assign(head_source=source)
+    if "true_face_found" in per_image:
+        by = ["group"] + [c for c in ("tone_band", "skin_tone") if c in table.columns]
+        tagged = per_image.assign(id=per_image["id"].astype(str)).merge(
+            table[["id", *by[1:]]].astype({"id": str}), on="id", how="left")
+        out.tables["gaze_detector_recall"] = detector_recall(
+            tagged, by, alpha=settings.analysis.alpha).assign(detector=g.detector)
+    else:
+        out.notes.append(f"male_gaze: no generator truth, so the {g.detector} detector's recall "
+                         "per group is unknown here; bench/README.md has it per skin tone")
     out.figures["gaze_shares"] = plot_gaze_shares(summary, context=settings.plots.context)
     title = f"{settings.name}: is the point on the head?"
     atomic_write_text(review_dir / "index.html", render_review_page(items, title=title))

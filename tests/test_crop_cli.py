@@ -44,10 +44,12 @@ def test_cli_on_twitter_dummy_prints_129_336() -> None:
     # Crops of the dummy (1034x851) around (129, 336): 0.56, 1.0, 1.14, 2.0, H/W.
     assert lines[1:6] == ["0 47 1034 579", "0 0 851 851", "0 0 746 851", "0 0 426 851",
                           "0 0 1034 851"]
-    assert lines[6].split()[:2] == ["25", "25"]
-    assert "129 336 " in "\n".join(lines[6:])
+    # Cells print as float32 in %g: f = min(1034/320, 851/263) = 3.23125, 8 f = 25.85.
+    assert lines[6].split()[:2] == ["25.85", "25.85"]
     best = max(lines[6:], key=lambda ln: float(ln.split()[2]))
-    assert best.startswith("129 336 ") and float(best.split()[2]) == pytest.approx(1.32, abs=0.05)
+    # Cell (6, 2): (40 f, 104 f) = (129.25, 336.05); the program's line 1 truncates it.
+    assert best.split()[:2] == ["129.25", "336.05"]
+    assert float(best.split()[2]) == pytest.approx(1.32, abs=0.05)
     assert done.stderr.strip().splitlines()[-1] == "showAllPoints=1"
 
 

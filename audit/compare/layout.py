@@ -55,41 +55,77 @@ def slot_of(boxes: Sequence[Box], x: float, y: float) -> int:
 
 
 def scaled_size(width: int, height: int, *, scaling: str, fixed_height: int,
-                max_side: int) -> tuple[int, int]:
+                max_side: int, rounding: str = "round") -> tuple[int, int]:
     """Target ``(w, h)`` of one image under a scaling rule; the aspect ratio is kept.
+
+    ``rounding`` round takes the nearest pixel; floor truncates like the study's
+    ``int(w * 256 / h)`` (and never goes below 1 pixel).
 
     Examples
     --------
     >>> scaled_size(400, 200, scaling="fixed_height", fixed_height=256, max_side=0)
     (512, 256)
+    >>> scaled_size(335, 500, scaling="fixed_height", fixed_height=256, max_side=0)
+    (172, 256)
+    >>> scaled_size(335, 500, scaling="fixed_height", fixed_height=256, max_side=0,
+    ...             rounding="floor")
+    (171, 256)
     >>> scaled_size(400, 200, scaling="max_side", fixed_height=0, max_side=100)
     (100, 50)
     >>> scaled_size(400, 200, scaling="none", fixed_height=0, max_side=0)
     (400, 200)
     """
+    if rounding not in ("round", "floor"):
+        raise ValueError(f"compare.layout.size_rounding must be round or floor, got {rounding!r}")
+    whole = round if rounding == "round" else int
     if scaling == "none":
         return width, height
     if scaling == "fixed_height":
-        return max(1, round(width * fixed_height / height)), fixed_height
+        # The study's expression, in this order: int(w * 256 / h).
+        return max(1, whole(width * fixed_height / height)), fixed_height
     if scaling == "max_side":
         side = max(width, height)
         if side <= max_side:
             return width, height
         f = max_side / side
-        return max(1, round(width * f)), max(1, round(height * f))
+        return max(1, whole(width * f)), max(1, whole(height * f))
     raise ValueError(
         f"compare.layout.scaling must be none, fixed_height or max_side, got {scaling!r}")
 
 
 def scale_image(rgb: npt.NDArray[np.uint8], layout: LayoutConfig) -> npt.NDArray[np.uint8]:
-    """Apply ``layout.scaling`` to one image (Lanczos, as the study's Pillow resize)."""
+    """Apply ``layout.scaling`` to one image with Pillow's ``layout.resample`` filter.
+
+    The paper configs use bicubic, which is what the study's bare ``Image.resize(size)`` does
+    in Pillow >= 7 (``resample=None`` means bicubic for RGB images).
+    """
     h, w = rgb.shape[:2]
     tw, th = scaled_size(w, h, scaling=layout.scaling, fixed_height=layout.fixed_height,
-                         max_side=layout.max_side)
+                         max_side=layout.max_side, rounding=layout.size_rounding)
     if (tw, th) == (w, h):
         return rgb
-    out = Image.fromarray(rgb).resize((tw, th), Image.Resampling.LANCZOS)
+    out = Image.fromarray(rgb).resize((tw, th), Image.Resampling[layout.resample.upper()])
     return np.asarray(out, dtype=np.uint8)
+
+
+def study_slot(boxes: Sequence[Box], x: float, y: float, direction: str = "horizontal") -> int:
+    """Slot the study's ``locate_which_img`` gives a point, or -1 outside every image's band.
+
+    The study judged by the point's column only (``x`` within the image's x-range), so a point
+    on the canvas fill below a shorter image counts for that image. For a vertical layout the
+    band is the image's row range. A point in no band (padding) is -1, ``background``.
+
+    Examples
+    --------
+    >>> boxes = [Box(0, 0, 10, 10), Box(10, 0, 10, 5)]
+    >>> study_slot(boxes, 12, 7), slot_of(boxes, 12, 7)
+    (1, -1)
+    >>> study_slot([Box(1, 1, 10, 10), Box(12, 1, 10, 10)], 11.5, 3)
+    -1
+    """
+    if direction == "horizontal":
+        return next((i for i, b in enumerate(boxes) if b.left <= x < b.right), -1)
+    return next((i for i, b in enumerate(boxes) if b.top <= y < b.bottom), -1)
 
 
 def layout_boxes(sizes: Sequence[tuple[int, int]], layout: LayoutConfig

@@ -3,6 +3,12 @@
 Pairwise designs (pairwise, baseline, counterfactual) use ``_a``/``_b`` columns; A is the
 first group of the pair whatever its position, and ``position_a`` says where it sat. k-way
 designs (all_groups, counterfactual_kway) keep per-slot lists in position order.
+
+Two attributions of the salient point are kept side by side. ``outcome`` is cropaudit's: the
+image whose *box* holds the point, ``background`` on the canvas fill. ``outcome_study`` is the
+study's (``locate_which_img``): the image whose *column* (x-range; row range when stacked
+vertically) holds the point, so fill under a shorter image counts for that image, and only a
+point in no image's band (padding) is ``background``. k-way records add ``winner_group_study``.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ PAIR_COLUMNS = (
     + ["group_a", "group_b", "image_a", "image_b", "position_a", "position_b"]
     + [f"box_a_{k}" for k in _BOX] + [f"box_b_{k}" for k in _BOX]
     + _COMMON[4:]
-    + ["a_wins", "score_max_a", "score_max_b", "p_a_sample", "p_a_topk", "mass_a", "mass_b"]
+    + ["a_wins", "score_max_a", "score_max_b", "p_a_sample", "p_a_topk", "mass_a", "mass_b",
+       "outcome_study"]
 )
 
 #: Columns of k-way records, in file order.
 KWAY_COLUMNS = (
     _COMMON[:4] + ["k", "groups", "images", "boxes"] + _COMMON[4:]
-    + ["winner_group", "winner_slot", "mass_shares", "p_sample_slots"]
+    + ["winner_group", "winner_slot", "mass_shares", "p_sample_slots", "outcome_study",
+       "winner_group_study"]
 )
 
 _PAIR_DTYPES = {
@@ -49,7 +57,8 @@ _KWAY_DTYPES = {
     "point_y": "float64", "score_max": "float64", "winner_slot": "Int64",
 }
 _STR_COLUMNS = ("design", "model", "outcome", "error", "group_a", "group_b", "image_a",
-                "image_b", "position_a", "position_b", "winner_group")
+                "image_b", "position_a", "position_b", "winner_group", "outcome_study",
+                "winner_group_study")
 
 
 def to_frame(rows: list[dict], *, kway: bool) -> pd.DataFrame:
@@ -72,6 +81,8 @@ def validate_records(records: pd.DataFrame, *, kway: bool) -> None:
     if missing:
         raise ValueError(f"records table lacks columns {missing}")
     allowed = OUTCOMES_KWAY if kway else OUTCOMES_PAIR
-    bad = sorted(set(records["outcome"]) - set(allowed))
-    if bad:
-        raise ValueError(f"records table has unknown outcomes {bad}; allowed {list(allowed)}")
+    for col in ("outcome", "outcome_study"):
+        bad = sorted(set(records[col].dropna()) - set(allowed))
+        if bad:
+            raise ValueError(f"records table has unknown values {bad} in {col}; "
+                             f"allowed {list(allowed)}")

@@ -12,16 +12,18 @@ import io
 import logging
 import math
 import os
+import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from audit.compare.layout import Composite, compose, position_name, slot_of
+from audit.compare.layout import Composite, compose, position_name, slot_of, study_slot
 from audit.compare.policies import PolicyResult, judge
 from audit.compare.records import KWAY_DESIGNS, to_frame
 from audit.compare.sampling import Job
@@ -45,6 +47,7 @@ class _Ready:
     prepared: Prepared | None
     pixels: np.ndarray | None
     error: str | None = None
+    jpeg: bytes | None = None  # the saved composite an external program reads (study protocol)
 
 
 def _encode_jpeg(pixels: np.ndarray, quality: int) -> bytes:
@@ -68,11 +71,12 @@ def prepare_job(job: Job, store: ImageStore, config: CompareConfig, *,
             return _Ready(job, boxes, size, prepared, None)
         comp = build_composite(job, store, config)
         if keep_pixels:
-            pixels = comp.pixels
+            pixels, jpeg = comp.pixels, None
             if config.jpeg_roundtrip:
-                pixels = np.asarray(Image.open(io.BytesIO(_encode_jpeg(pixels,
-                                                                       config.jpeg_quality))))
-            return _Ready(job, comp.boxes, comp.size, None, pixels)
+                # The program itself must read the saved file, as in the study's loop.
+                jpeg = _encode_jpeg(pixels, config.jpeg_quality)
+                pixels = np.asarray(Image.open(io.BytesIO(jpeg)))
+            return _Ready(job, comp.boxes, comp.size, None, pixels, jpeg=jpeg)
         # The study's loop saved each composite as JPEG and the program decoded it again.
         prepared = prepare_file(_encode_jpeg(comp.pixels, config.jpeg_quality), box=box)
         return _Ready(job, comp.boxes, comp.size, prepared, None)
@@ -125,6 +129,8 @@ def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | 
         try:
             if getattr(model, "accepts_prepared", True):
                 out.append(model.predict([r.prepared])[0])
+            elif r.jpeg is not None:
+                out.append(_predict_jpeg(model, r.jpeg))
             else:
                 out.append(model.predict_array(r.pixels))
         except Exception as exc:  # noqa: BLE001 - recorded, never silently redrawn
@@ -132,14 +138,26 @@ def _score(model: SaliencyModel, ready: Sequence[_Ready]) -> list[SaliencyMap | 
     return out
 
 
+def _predict_jpeg(model: SaliencyModel, data: bytes) -> SaliencyMap:
+    """Hand a saved JPEG composite to a model that reads files (the external program)."""
+    with tempfile.TemporaryDirectory(prefix="cropaudit_composite_") as tmp:
+        path = Path(tmp) / "composite.jpg"
+        path.write_bytes(data)
+        return model.predict_file(path)
+
+
 def _judge(r: _Ready, smap: SaliencyMap, config: CompareConfig
-           ) -> tuple[dict[str, float], int, PolicyResult]:
-    """Return the program's point and max score, the slot holding it (-1: fill), the policies."""
+           ) -> tuple[dict[str, float], int, int, PolicyResult]:
+    """Return the point and max score, its slot (-1: fill), its study slot, the policies.
+
+    The study slot is the one whose column holds the point (-1: padding), see ``study_slot``.
+    """
     point = salient_point(smap)
     located = {"point_x": float(point.x), "point_y": float(point.y),
                "score_max": float(smap.scores.max())}
     pol = judge(smap, r.boxes, temperature=config.temperature, top_k=config.top_k)
-    return located, slot_of(r.boxes, point.x, point.y), pol
+    study = study_slot(r.boxes, point.x, point.y, config.layout.direction)
+    return located, slot_of(r.boxes, point.x, point.y), study, pol
 
 
 def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: CompareConfig,
@@ -158,6 +176,7 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
         "outcome": "error", "error": error, "a_wins": None,
         "score_max_a": math.nan, "score_max_b": math.nan, "p_a_sample": math.nan,
         "p_a_topk": math.nan, "mass_a": math.nan, "mass_b": math.nan,
+        "outcome_study": "error",
     }
     for side, slot in (("a", job.a_slot), ("b", b)):
         box = r.boxes[slot] if r.boxes else None
@@ -165,11 +184,12 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
             row[f"box_{side}_{k}"] = getattr(box, k) if box else -1
     if smap is None:
         return row
-    located, slot, pol = _judge(r, smap, config)
+    located, slot, study, pol = _judge(r, smap, config)
     outcome = "background" if slot < 0 else ("a" if slot == job.a_slot else "b")
     row.update(
         **located, outcome=outcome, error=None, a_wins={"a": 1, "b": 0}.get(outcome),
         **pol.record_columns(a_slot=job.a_slot),
+        outcome_study="background" if study < 0 else ("a" if study == job.a_slot else "b"),
     )
     return row
 
@@ -185,13 +205,16 @@ def _kway_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
         "composite_w": r.size[0], "composite_h": r.size[1],
         "point_x": math.nan, "point_y": math.nan, "score_max": math.nan,
         "outcome": "error", "error": error, "winner_group": None, "winner_slot": None,
-        "mass_shares": None, "p_sample_slots": None,
+        "mass_shares": None, "p_sample_slots": None, "outcome_study": "error",
+        "winner_group_study": None,
     }
     if smap is None:
         return row
-    located, slot, pol = _judge(r, smap, config)
+    located, slot, study, pol = _judge(r, smap, config)
     row.update(
         **located, outcome="win" if slot >= 0 else "background", error=None,
+        outcome_study="win" if study >= 0 else "background",
+        winner_group_study=job.groups[study] if study >= 0 else None,
         winner_group=job.groups[slot] if slot >= 0 else None,
         winner_slot=slot if slot >= 0 else None,
         mass_shares=[float(m) for m in pol.mass],

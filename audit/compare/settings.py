@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 DESIGNS = (
     "pairwise", "all_groups", "saliency_stats", "male_gaze", "counterfactual", "paper_counts",
 )
+#: Ways to turn a scaled width (or height) into whole pixels: round, or floor (the study).
+SIZE_ROUNDING = ("round", "floor")
+#: Pillow resize filters by name (``PIL.Image.Resampling`` members, lower case).
+RESAMPLE = ("lanczos", "bicubic", "bilinear", "box", "hamming", "nearest")
 _SHARD = re.compile(r"^(\d+)/(\d+)$")
 
 
@@ -19,7 +23,11 @@ class LayoutConfig:
     ``align`` start = top (horizontal) / left (vertical), as in the study; center centres the
     shorter image. ``scaling`` none keeps original sizes (the study's "no scaling"),
     fixed_height resizes every image to ``fixed_height`` px tall (256 in the study), max_side
-    shrinks images whose longer side exceeds ``max_side``.
+    shrinks images whose longer side exceeds ``max_side``. ``size_rounding`` round rounds the
+    scaled width to the nearest pixel; floor truncates it as the study's
+    ``int(w * 256 / h)`` did. ``resample`` names Pillow's resize filter: lanczos (cropaudit's
+    default) or bicubic, the filter of a bare ``Image.resize`` in Pillow >= 7 and so the
+    study's; the others Pillow offers are accepted too.
     """
 
     direction: str = "horizontal"
@@ -29,8 +37,20 @@ class LayoutConfig:
     scaling: str = "none"
     fixed_height: int = 256
     max_side: int = 1024
+    size_rounding: str = "round"
+    resample: str = "lanczos"
 
     def __post_init__(self) -> None:
+        if self.size_rounding not in SIZE_ROUNDING:
+            raise ValueError(
+                f"compare.layout.size_rounding must be one of {', '.join(SIZE_ROUNDING)}, "
+                f"got {self.size_rounding!r}"
+            )
+        if self.resample not in RESAMPLE:
+            raise ValueError(
+                f"compare.layout.resample must be one of {', '.join(RESAMPLE)}, "
+                f"got {self.resample!r}"
+            )
         if self.direction not in ("horizontal", "vertical"):
             raise ValueError(
                 f"compare.layout.direction must be horizontal or vertical, got {self.direction!r}"
@@ -86,7 +106,7 @@ class CompareConfig:
     layout: LayoutConfig = field(default_factory=LayoutConfig)
     on_model_error: str = "record"
     jpeg_roundtrip: bool = False
-    jpeg_quality: int = 95
+    jpeg_quality: int = 95  # the paper configs use 75, Pillow's own default (the study's)
     temperature: float = 1.0
     top_k: int = 5
     max_images: int | None = None

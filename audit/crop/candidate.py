@@ -173,20 +173,23 @@ def format_program_output(result: CropResult, *, show_all_points: bool) -> str:
     result : CropResult
         From :func:`candidate_crops`.
     show_all_points : bool
-        Also print one ``x y score`` line per grid cell, row-major.
+        Also print one ``x y score`` line per grid cell, row-major; ``x y`` are the cell's
+        float32 position in the original image and, like the score, printed as ``%g``.
 
     Returns
     -------
     str
-        ``x y`` line, one ``left top width height`` line per ratio, then the cell lines;
-        every line ends with a newline.
+        ``x y`` line (ints), one ``left top width height`` line per ratio, then the cell
+        lines; every line ends with a newline.
     """
     lines = [f"{result.point.x} {result.point.y}"]
     lines += [f"{b.left} {b.top} {b.width} {b.height}" for _, b in result.crops]
     if show_all_points:
         smap = result.smap
-        xs = [int(x) for x in smap.xs]
-        ys = [int(y) for y in smap.ys]
+        # Cell positions are float32 in the program, printed by C++'s default operator<<
+        # (%g, 6 digits): 25.5949, not 25. Only the salient point and crops are ints.
+        xs = [format_g(float(np.float32(x))) for x in smap.xs]
+        ys = [format_g(float(np.float32(y))) for y in smap.ys]
         for r, y in enumerate(ys):
             row = smap.scores[r]
             lines += [f"{x} {y} {format_g(float(row[c]))}" for c, x in enumerate(xs)]

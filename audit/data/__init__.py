@@ -20,6 +20,7 @@ from audit.data.synthetic import config_hash, generate_synthetic
 from audit.data.table import (
     apply_mappings,
     as_list,
+    filter_min_ethnicity_size,
     filter_min_group_size,
     load_mapping,
 )
@@ -117,9 +118,12 @@ def _load_wikidata(config: DataConfig, *, root: Path) -> PeopleTable:
                         key="ethnicity_to_race")
     table = table.drop(columns=[c for c in ("gender", "race", "gender_reason", "race_reason")
                                 if c in table.columns])
+    table, ethnicity_info = filter_min_ethnicity_size(
+        table, min_ethnicity_size=config.min_ethnicity_size, source="wikidata")
     table, report = apply_mappings(table, gender=gender, race=race)
     table, info = filter_min_group_size(table, group_by=config.group_by,
                                         min_group_size=config.min_group_size, source="wikidata")
+    info = {**ethnicity_info, **info}
     fetch_prov_path = path.with_suffix(".provenance.json")
     fetch_prov = {}
     if fetch_prov_path.is_file():

@@ -86,6 +86,9 @@ class DataConfig:
     source: str = "synthetic"  # synthetic | wikidata | folder
     group_by: list[str] = field(default_factory=lambda: ["tone_band"])
     min_group_size: int = 100  # smaller groups are dropped with an AuditDataWarning
+    # wikidata: ethnic groups (QIDs) with fewer images are dropped before mapping; 1 keeps all,
+    # conf/data/wikidata.yaml sets the study's 40
+    min_ethnicity_size: int = 1
     # --- wikidata ---
     endpoint: str = "https://query.wikidata.org/sparql"
     commons_api: str = "https://commons.wikimedia.org/w/api.php"
@@ -117,6 +120,9 @@ class DataConfig:
             raise ValueError(f"data.source must be one of {list(SOURCES)}, got {self.source!r}")
         if self.min_group_size < 1:
             raise ValueError(f"data.min_group_size must be >= 1, got {self.min_group_size}")
+        if self.min_ethnicity_size < 1:
+            raise ValueError(
+                f"data.min_ethnicity_size must be >= 1, got {self.min_ethnicity_size}")
         if self.limit is not None and self.limit < 1:
             raise ValueError(f"data.limit must be null or >= 1, got {self.limit}")
         if self.retries < 0:

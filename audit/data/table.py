@@ -4,6 +4,8 @@ Input: a people table with list columns of QIDs (``gender_qid``, ``ethnicity_qid
 reviewable mapping CSVs in ``data/mappings/``. Output: the same table with ``gender``/``race``
 columns (NA with a reason where a value is missing, unmapped or contradictory), a report of
 unmapped values with counts, and the table restricted to groups of at least ``min_group_size``.
+Before mapping, ethnic groups (QIDs) with fewer than ``min_ethnicity_size`` images are removed
+from people's lists (the study's 40 images per ethnic group, :func:`filter_min_ethnicity_size`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,11 @@ _MSG_GROUP_COLUMN = (
 _MSG_SMALL_GROUPS = (
     "Dropped {n_groups} group(s) of the {source} people table with fewer than "
     "data.min_group_size={min_size} images: {groups}"
+)
+_MSG_SMALL_ETHNICITIES = (
+    "Dropped {n} ethnic group(s) of the {source} people table with fewer than "
+    "data.min_ethnicity_size={min_size} images before mapping (as the study did); {n_people} "
+    "people are left without an ethnic group: {groups}"
 )
 _MSG_NO_GROUPS_LEFT = (
     "No group of the {source} people table has at least data.min_group_size={min_size} "
@@ -270,3 +277,68 @@ def filter_min_group_size(
         "group_sizes": {str(k): int(v) for k, v in sizes[sizes >= min_group_size].items()},
     }
     return out.reset_index(drop=True), info
+
+
+def filter_min_ethnicity_size(
+    table: pd.DataFrame, *, min_ethnicity_size: int, source: str, column: str = "ethnicity_qid"
+) -> tuple[pd.DataFrame, dict]:
+    """Remove ethnic-group QIDs carried by fewer than ``min_ethnicity_size`` images.
+
+    The study kept only ethnic groups with at least 40 images before mapping them to race.
+    Counts are images (rows) per QID; a person with several values keeps the large ones. A
+    person left with none gets ``ethnicity_reason`` saying why (the race mapping then reports
+    "no race value"). Dropped QIDs are listed in an :class:`~audit.exceptions.AuditDataWarning`,
+    like ``min_group_size`` drops.
+
+    Parameters
+    ----------
+    table : DataFrame
+        People table whose ``column`` holds lists of QIDs.
+    min_ethnicity_size : int
+        Smallest number of images an ethnic group needs; 1 keeps every group.
+    source : str
+        Table name for the messages.
+    column : str
+        The list column.
+
+    Returns
+    -------
+    table : DataFrame
+        A copy with small QIDs removed from ``column`` (original lists in ``column + "_all"``)
+        and ``ethnicity_reason`` (NA unless every value of the row was dropped).
+    info : dict
+        ``dropped_ethnicities`` (QID -> images) and ``n_without_ethnicity_after_min_size``.
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"ethnicity_qid": [["Q1"], ["Q1", "Q2"], ["Q2", "Q3"]]})
+    >>> with warnings.catch_warnings():  # it warns that Q3 was dropped
+    ...     warnings.simplefilter("ignore", AuditDataWarning)
+    ...     out, info = filter_min_ethnicity_size(t, min_ethnicity_size=2, source="demo")
+    >>> out["ethnicity_qid"].tolist(), info["dropped_ethnicities"]
+    ([['Q1'], ['Q1', 'Q2'], ['Q2']], {'Q3': 1})
+    """
+    if min_ethnicity_size < 1:
+        raise ValueError(f"data.min_ethnicity_size must be >= 1, got {min_ethnicity_size}")
+    out = table.copy()
+    info = {"dropped_ethnicities": {}, "n_without_ethnicity_after_min_size": 0}
+    if column not in out.columns:
+        return out, info
+    lists = [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [] for v in out[column]]
+    counts = Counter(q for items in lists for q in dict.fromkeys(items))
+    small = {q: n for q, n in sorted(counts.items()) if n < min_ethnicity_size}
+    kept = [[q for q in items if q not in small] for items in lists]
+    emptied = [bool(items) and not k for items, k in zip(lists, kept, strict=True)]
+    out[f"{column}_all"] = lists
+    out[column] = kept
+    out["ethnicity_reason"] = pd.Series(
+        [f"ethnic group(s) {', '.join(items)} below data.min_ethnicity_size="
+         f"{min_ethnicity_size}" if e else None for items, e in zip(lists, emptied, strict=True)],
+        index=out.index, dtype="string")
+    info = {"dropped_ethnicities": small, "n_without_ethnicity_after_min_size": int(sum(emptied))}
+    if small:
+        listed = ", ".join(f"{q} ({n})" for q, n in small.items())
+        warnings.warn(_MSG_SMALL_ETHNICITIES.format(
+            n=len(small), source=source, min_size=min_ethnicity_size, n_people=sum(emptied),
+            groups=listed), AuditDataWarning, stacklevel=2)
+    return out, info

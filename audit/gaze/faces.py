@@ -1,9 +1,17 @@
 """Face boxes from an image, and the head box grown from a face box.
 
-The default detector is OpenCV's Haar frontal-face cascade, shipped with the pinned
-``opencv-contrib-python-headless`` 4.14 (OpenCV 5 wheels carry no cascade files). OpenCV is an
-optional dependency (``pip install cropaudit[faces]``) imported only when a detector is built.
-Any object with a ``detect(rgb) -> list[Box]`` method can stand in (:class:`FaceDetector`).
+Detectors whose model ships inside a package (nothing downloads at run time), by name
+(:data:`DETECTORS`, ``gaze.detector``): OpenCV's Haar cascades ``haar`` (frontalface_default,
+the default), ``haar_alt``, ``haar_alt2``, ``haar_alt_tree`` and ``haar_profile`` from the pinned
+``opencv-contrib-python-headless`` 4.14 (OpenCV 5 wheels carry no cascade files; the wheels ship
+no LBP face cascade), and ``dlib_hog`` (dlib-bin's HOG frontal detector). Measured recall per
+Monk Skin Tone on the synthetic portraits (``bench/detectors.py``, ``bench/README.md``): every
+candidate falls to about 0 at MST 8-10, so none qualifies as an unbiased judge; ``haar`` has the
+highest recall in every band and stays the default detector, while the head check itself is
+judged by the generator's truth or people's labels where they exist
+(:mod:`audit.gaze.source`). Both libraries are optional (``pip install cropaudit[faces]``) and
+imported only when a detector is built. Any object with a ``detect(rgb) -> list[Box]`` method
+can stand in (:class:`FaceDetector`).
 
 A frontal-face box spans roughly eyebrows to mouth and cheek to cheek; :func:`head_box` widens it
 to cover hair and chin, so "the salient point is on the head" is judged on the whole head.
@@ -45,7 +53,23 @@ _MSG_SHIFT = (
     "still covers the face, got {value}"
 )
 _MSG_SIZE = "image_size must be (W, H) with both >= 1, got {size}"
-_MSG_DETECTOR = "unknown face detector {name!r}; choose one of: haar"
+_MSG_DETECTOR = "unknown face detector {name!r}; choose one of: {names}"
+_MSG_NO_DLIB = (
+    "the dlib_hog face detector needs dlib, which is not installed: pip install dlib-bin "
+    "(a binary wheel; it is in cropaudit[test]), or pick gaze.detector=haar"
+)
+#: OpenCV cascade file of each Haar detector name.
+HAAR_CASCADES = {
+    "haar": HAAR_CASCADE,
+    "haar_alt": "haarcascade_frontalface_alt.xml",
+    "haar_alt2": "haarcascade_frontalface_alt2.xml",
+    "haar_alt_tree": "haarcascade_frontalface_alt_tree.xml",
+    "haar_profile": "haarcascade_profileface.xml",
+}
+#: Every detector name :func:`make_detector` accepts; the first is the default.
+DETECTORS = (*HAAR_CASCADES, "dlib_hog")
+#: Smallest face side dlib's HOG window finds without upsampling (its 80x80 training window).
+DLIB_WINDOW = 80
 
 
 @runtime_checkable
@@ -91,13 +115,16 @@ class HaarFaceDetector:
     name = "haar"
 
     def __init__(
-        self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_face_frac: float = 0.05
+        self, *, scale_factor: float = 1.1, min_neighbors: int = 5, min_face_frac: float = 0.05,
+        cascade: str = HAAR_CASCADE,
     ) -> None:
         self._cv2 = _import_cv2()
-        path = str(self._cv2.data.haarcascades) + HAAR_CASCADE
+        path = str(self._cv2.data.haarcascades) + cascade
         self._cascade = self._cv2.CascadeClassifier(path)
         if self._cascade.empty():
             raise RuntimeError(_MSG_NO_CASCADE.format(path=path))
+        self.cascade = cascade
+        self.name = next((k for k, v in HAAR_CASCADES.items() if v == cascade), cascade)
         self.scale_factor = float(scale_factor)
         self.min_neighbors = int(min_neighbors)
         self.min_face_frac = float(min_face_frac)
@@ -128,18 +155,79 @@ class HaarFaceDetector:
         return sorted(boxes, key=lambda b: (b.top, b.left))
 
 
+class DlibHogFaceDetector:
+    """dlib's HOG + linear SVM frontal-face detector (the model is compiled into dlib-bin).
+
+    Parameters
+    ----------
+    upsample : int, default 1
+        Times dlib doubles the image before scanning; each step halves the smallest face found
+        (80 px at 0, 40 px at 1). Images are first shrunk to :data:`DETECT_MAX_SIDE`.
+    min_face_frac : float, default 0.05
+        Faces whose side is below this fraction of the image's shorter side are dropped
+        (the same rule as :class:`HaarFaceDetector`).
+
+    Raises
+    ------
+    ImportError
+        If dlib is missing (message says to install ``dlib-bin``).
+    """
+
+    name = "dlib_hog"
+
+    def __init__(self, *, upsample: int = 1, min_face_frac: float = 0.05) -> None:
+        try:
+            dlib = importlib.import_module("dlib")
+        except ImportError as exc:
+            raise ImportError(_MSG_NO_DLIB) from exc
+        if int(upsample) < 0:
+            raise ValueError(f"upsample must be >= 0, got {upsample}")
+        self._detector = dlib.get_frontal_face_detector()
+        self.upsample = int(upsample)
+        self.min_face_frac = float(min_face_frac)
+
+    def detect(self, rgb: npt.NDArray[np.uint8]) -> list[Box]:
+        """Face boxes in ``rgb``'s pixels, sorted by ``(top, left)``; empty when none."""
+        _check_rgb(rgb)
+        h, w = rgb.shape[:2]
+        scale = min(1.0, DETECT_MAX_SIDE / max(h, w))
+        img = np.ascontiguousarray(rgb)
+        if scale < 1.0:
+            cv2 = _import_cv2()
+            img = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))),
+                             interpolation=cv2.INTER_AREA)
+        found = self._detector(img, self.upsample)
+        side = self.min_face_frac * min(h, w)
+        boxes = []
+        for r in found:
+            # dlib rectangles are inclusive and may reach past the border: clip to the image.
+            left = max(0, math.floor(r.left() / scale))
+            top = max(0, math.floor(r.top() / scale))
+            right = min(w, math.ceil((r.right() + 1) / scale))
+            bottom = min(h, math.ceil((r.bottom() + 1) / scale))
+            if right - left >= side and bottom - top >= side:
+                boxes.append(Box(left, top, right - left, bottom - top))
+        return sorted(boxes, key=lambda b: (b.top, b.left))
+
+
 def make_detector(
-    detector: str = "haar", *, scale_factor: float = 1.1, min_neighbors: int = 5,
-    min_face_frac: float = 0.05,
+    detector: str = DETECTORS[0], *, scale_factor: float = 1.1, min_neighbors: int = 5,
+    min_face_frac: float = 0.05, upsample: int = 1,
 ) -> FaceDetector:
-    """Build the detector named in ``gaze.detector``."""
-    if detector == "haar":
+    """Build the detector named in ``gaze.detector`` (one of :data:`DETECTORS`).
+
+    Haar parameters (``scale_factor``, ``min_neighbors``) are ignored by ``dlib_hog`` and
+    ``upsample`` by the Haar cascades.
+    """
+    if detector == "dlib_hog":
+        return DlibHogFaceDetector(upsample=upsample, min_face_frac=min_face_frac)
+    if detector in HAAR_CASCADES:
         return HaarFaceDetector(scale_factor=scale_factor, min_neighbors=min_neighbors,
-                                min_face_frac=min_face_frac)
-    raise ValueError(_MSG_DETECTOR.format(name=detector))
+                                min_face_frac=min_face_frac, cascade=HAAR_CASCADES[detector])
+    raise ValueError(_MSG_DETECTOR.format(name=detector, names=", ".join(DETECTORS)))
 
 
-_DEFAULT: HaarFaceDetector | None = None
+_DEFAULT: FaceDetector | None = None
 
 
 def detect_faces(rgb: npt.NDArray[np.uint8], detector: FaceDetector | None = None) -> list[Box]:
@@ -150,7 +238,7 @@ def detect_faces(rgb: npt.NDArray[np.uint8], detector: FaceDetector | None = Non
     rgb : ndarray of uint8, shape (H, W, 3)
         The image in display orientation.
     detector : FaceDetector, optional
-        Defaults to a shared :class:`HaarFaceDetector` with default parameters.
+        Defaults to a shared ``make_detector()`` (the default detector, default parameters).
 
     Returns
     -------
@@ -160,7 +248,7 @@ def detect_faces(rgb: npt.NDArray[np.uint8], detector: FaceDetector | None = Non
     global _DEFAULT
     if detector is None:
         if _DEFAULT is None:
-            _DEFAULT = HaarFaceDetector()
+            _DEFAULT = make_detector()
         detector = _DEFAULT
     return detector.detect(rgb)
 

@@ -54,10 +54,11 @@ def test_format_program_output_without_points() -> None:
 
 def test_format_program_output_with_points_row_major() -> None:
     text = format_program_output(_result(), show_all_points=True)
-    # f = min(100/320, 50/160) = 0.3125; x = (int)(8 f), (int)(24 f), (int)(40 f) = 2, 7, 12.
+    # f = min(100/320, 50/160) = 0.3125; x = 8 f, 24 f, 40 f = 2.5, 7.5, 12.5, printed as
+    # float32 in %g like the program (the salient point above them stays an int).
     assert text.splitlines()[3:] == [
-        "2 2 0.5", "7 2 1.25", "12 2 -1.2345e-05",
-        "2 7 2", "7 7 1.23457e+08", "12 7 0",
+        "2.5 2.5 0.5", "7.5 2.5 1.25", "12.5 2.5 -1.2345e-05",
+        "2.5 7.5 2", "7.5 7.5 1.23457e+08", "12.5 7.5 0",
     ]
     assert text.endswith("\n")
 

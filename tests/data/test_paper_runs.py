@@ -85,6 +85,7 @@ def _settings(experiment: str, config: DataConfig, tmp_path: Path, *extra: str):
         cfg = compose(config_name="config", overrides=[
             f"experiment={experiment}", "debug=smoke", f"data.table={config.table}",
             f"data.images_dir={config.images_dir}", "data.min_group_size=1",
+            "data.min_ethnicity_size=1",
             f"paths.work_dir={tmp_path / 'work'}", f"paths.cache_dir={tmp_path / 'cache'}",
             *extra])
     return to_settings(cfg)
@@ -118,9 +119,16 @@ def test_paper_config_runs_in_debug_size(experiment, wikiceleb, tmp_path, weight
         # the study's F↔M total keeps only the three female-first pairs
         assert paper.loc["F↔M", "n"] == paper.loc[["BF↔BM", "BF↔WM", "WF↔WM"], "n"].sum()
         assert (out / "figures/paper_pairwise.png").is_file()
+        # the study's column rule beside cropaudit's box rule, on the same trials
+        both = pd.read_csv(out / "tables/study_vs_cropaudit.csv")
+        assert len(both) == 6 and {"rate_cropaudit", "rate_study", "n_moved"} <= set(both)
+        assert (both["n_study"] >= both["n_cropaudit"]).all()  # the column rule decides more
+        records = result.records["pairs"]
+        assert set(records["outcome_study"]) <= {"a", "b", "background", "error"}
     elif experiment == "paper_all_groups":
         assert len(result.records["kway"]) == 4
         assert all(len(g) == 4 for g in result.records["kway"]["groups"])
+        assert (out / "tables/study_vs_cropaudit.csv").is_file()
     else:
         assert (out / "review/index.html").is_file()
         assert set(pd.read_csv(out / "tables/gaze_shares.csv")["group"]) <= {"female", "male"}

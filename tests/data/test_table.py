@@ -75,3 +75,47 @@ def test_bad_mapping_files_are_rejected(tmp_path):
         load_mapping(path, column="race", key="ethnicity_to_race")
     with pytest.raises(FileNotFoundError, match="set data.mappings.gender"):
         load_mapping(tmp_path / "none.csv", column="gender", key="gender")
+
+
+def test_min_ethnicity_size_drops_small_ethnic_groups_before_mapping() -> None:
+    import warnings
+
+    from audit.data.table import filter_min_ethnicity_size
+
+    # Q49085 (African Americans) on 3 images, Q42406 (English) on 2, Q7325 (Jewish) on 1.
+    table = pd.DataFrame({"id": list("abcde"), "ethnicity_qid": [
+        ["Q49085"], ["Q49085", "Q7325"], ["Q49085"], ["Q42406"], ["Q42406"]]})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, info = filter_min_ethnicity_size(table, min_ethnicity_size=3, source="wikidata")
+    assert info == {"dropped_ethnicities": {"Q42406": 2, "Q7325": 1},
+                    "n_without_ethnicity_after_min_size": 2}
+    assert out["ethnicity_qid"].tolist() == [["Q49085"]] * 3 + [[], []]
+    assert out["ethnicity_reason"].isna().tolist() == [True, True, True, False, False]
+    assert [w.category for w in caught] == [AuditDataWarning]
+    assert "Q42406 (2), Q7325 (1)" in str(caught[0].message)
+    assert "data.min_ethnicity_size=3" in str(caught[0].message)
+    mapped, _ = apply_mappings(out.assign(gender_qid=[["Q6581072"]] * 5),
+                               gender={"Q6581072": "female"},
+                               race={"Q49085": "black", "Q42406": "white"})
+    assert mapped["race"].isna().tolist() == [False, False, False, True, True]
+    # 1 keeps everything, silently
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        kept, info = filter_min_ethnicity_size(table, min_ethnicity_size=1, source="wikidata")
+    assert kept["ethnicity_qid"].tolist() == table["ethnicity_qid"].tolist()
+    assert info["dropped_ethnicities"] == {}
+
+
+def test_wikidata_config_uses_the_studys_40() -> None:
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from audit.config import register_configs, to_settings
+
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    GlobalHydra.instance().clear()
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf), version_base=None):
+        settings = to_settings(compose(config_name="config", overrides=["data=wikidata"]))
+    assert settings.data.min_ethnicity_size == 40

@@ -71,7 +71,8 @@ def test_detect_rejects_non_rgb():
 
 def test_make_detector_names():
     assert isinstance(make_detector("haar"), HaarFaceDetector)
-    with pytest.raises(ValueError, match=re.escape(faces._MSG_DETECTOR.format(name="dlib"))):
+    with pytest.raises(ValueError, match=re.escape(faces._MSG_DETECTOR.format(
+            name="dlib", names=", ".join(faces.DETECTORS)))):
         make_detector("dlib")
 
 
