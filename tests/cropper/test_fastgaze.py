@@ -22,22 +22,23 @@ RATIOS = [0.56, 1.0, 1.14, 2.0]
 
 @pytest.mark.slow
 def test_golden_points_and_crops_equal_the_program(golden_dir: Path, fastgaze_cropper):
-    """All 44 golden photos: the program's salient point, and candidate_crops' boxes."""
+    """All 44 golden photos give the program's salient point; every 5th is also checked box by
+    box against candidate_crops (an independent call of the model and rules)."""
     cases = [json.loads(p.read_text()) for p in sorted(golden_dir.glob("*.json"))]
     assert len(cases) == 44
     bad_point, bad_box = [], []
-    model = fastgaze_cropper.model
-    for case in cases:
+    for i, case in enumerate(cases):
         path = golden_dir / case["input"]["file"]
         ratios = default_aspect_ratios(case["input"]["width"], case["input"]["height"])
         result = fastgaze_cropper.crop_file(path, ratios)
         if [result.point.x, result.point.y] != case["salient_point"]:
             bad_point.append(case["case"])
-        reference = candidate_crops(path, model, ratios)
-        # dict: a square image's H/W ratio 1.0 repeats the ratio 1.0 (same box, one key)
-        if result.boxes != dict(reference.crops) or result.point != reference.point:
-            bad_box.append(case["case"])
-        assert result.info["symmetric"] == reference.symmetric
+        if i % 5 == 0:
+            reference = candidate_crops(path, fastgaze_cropper.model, ratios)
+            # dict: a square image's H/W ratio 1.0 repeats the ratio 1.0 (same box, one key)
+            if (result.boxes != dict(reference.crops) or result.point != reference.point
+                    or result.info["symmetric"] != reference.symmetric):
+                bad_box.append(case["case"])
     assert bad_point == [] and bad_box == []
 
 
