@@ -17,7 +17,7 @@ import importlib
 import inspect
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -256,3 +256,66 @@ def build_named(name: str, *, model: Any | None = None, overrides: Mapping[str, 
     config.update(dict(overrides or {}))
     config["name"] = name
     return build_cropper(config, model=model)
+
+
+def run_cropper_configs(names: Sequence[str] | None, selected: Mapping[str, Any],
+                        conf_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Return the configs of a run's croppers (``compare.croppers`` + the ``cropper`` group).
+
+    Parameters
+    ----------
+    names : sequence of str or None
+        ``compare.croppers``; ``None`` (or empty) means just the selected cropper.
+    selected : mapping
+        The composed ``cropper`` group (``settings.cropper``), overrides applied.
+    conf_dir : Path, optional
+        Folder of the yaml files.
+
+    Returns
+    -------
+    list of dict
+        One config per name, in order: the selected group's config for its own name (so
+        ``cropper.KEY=...`` overrides reach it), the yaml file's for every other name.
+
+    Raises
+    ------
+    ValueError
+        A name is unknown (one line with the available ones) or listed twice.
+
+    Examples
+    --------
+    >>> [c["name"] for c in run_cropper_configs(["center", "fastgaze"], {"name": "fastgaze"})]
+    ['center', 'fastgaze']
+    >>> run_cropper_configs(None, {"name": "center", "factory": "audit.cropper.center:build"})
+    [{'name': 'center', 'factory': 'audit.cropper.center:build'}]
+    """
+    chosen = _config_dict(selected)
+    if not names:
+        return [chosen]
+    seen: set[str] = set()
+    out = []
+    for name in names:
+        if name in seen:
+            raise ValueError(f"compare.croppers lists {name!r} twice; each cropper runs once")
+        seen.add(name)
+        if name == chosen.get("name"):
+            config = cropper_config(name, conf_dir)  # checks the name; then the overrides win
+            config.update(chosen)
+            out.append(config)
+        else:
+            out.append(cropper_config(name, conf_dir))
+    return out
+
+
+def build_croppers(configs: Sequence[Mapping[str, Any]], *, model: Any | None = None
+                   ) -> list[Cropper]:
+    """Build several croppers; if one fails, those already built are closed before raising."""
+    built: list[Cropper] = []
+    try:
+        for config in configs:
+            built.append(build_cropper(config, model=model))
+    except BaseException:
+        for cropper in built:
+            cropper.close()
+        raise
+    return built

@@ -159,3 +159,48 @@ def test_cropper_modules_import_without_optional_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], timeout=120, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_run_configs_apply_the_selected_groups_overrides_to_its_own_name():
+    from audit.cropper.registry import build_croppers, run_cropper_configs
+
+    selected = {**cropper_config("smartcrop"), "skin_color": [0.36, 0.25, 0.2]}
+    configs = run_cropper_configs(["center", "smartcrop", "vips_entropy"], selected)
+    assert [c["name"] for c in configs] == ["center", "smartcrop", "vips_entropy"]
+    assert configs[1]["skin_color"] == [0.36, 0.25, 0.2]
+    assert configs[1]["skin_weight"] == 1.8  # the rest from the yaml file
+    assert configs[2] == cropper_config("vips_entropy")
+    croppers = build_croppers(configs)
+    assert [c.name for c in croppers] == ["center", "smartcrop", "vips_entropy"]
+    assert croppers[1].settings()["skin_color"] == [0.36, 0.25, 0.2]
+
+
+def test_run_configs_refuse_duplicates_and_unknown_names():
+    from audit.cropper.registry import run_cropper_configs
+
+    with pytest.raises(ValueError, match="lists 'center' twice"):
+        run_cropper_configs(["center", "center"], {"name": "fastgaze"})
+    with pytest.raises(ValueError, match="'smartcrp' is unknown.*did you mean 'smartcrop'"):
+        run_cropper_configs(["center", "smartcrp"], {"name": "fastgaze"})
+
+
+def test_build_croppers_closes_what_it_built_when_one_fails():
+    from audit.cropper.registry import build_croppers
+
+    closed = []
+
+    class Tracked(Cropper):
+        def crop(self, rgb, aspect_ratios):
+            raise NotImplementedError
+
+        def close(self):
+            closed.append(self.name)
+
+    register_cropper("tracked", lambda: Tracked())
+    try:
+        with pytest.raises(ValueError, match="no such key"):
+            build_croppers([{"name": "tracked"}, {"name": "center", "factory":
+                                                  "audit.cropper.center:build", "x": 1}])
+    finally:
+        unregister_cropper("tracked")
+    assert closed == ["tracked"]
