@@ -6,8 +6,10 @@ weights named by ``$AUDIT_FASTGAZE_WEIGHTS``; ``external_json`` runs the protoco
 JSON round trip). Each cropper crops (a) the 44 golden photos at their own sizes and (b) pairwise
 composites of consecutive golden photos laid out as the study does (``compose`` with the default
 layout, no scaling), at the program's four ratios (0.56, 1, 1.14, 2). Times are wall-clock per
-call of ``crop`` (one image at a time; FastGaze also through ``crop_many``, its batched path).
-Decoding is not timed. Writes a Markdown table to stdout (or ``--out``).
+call of ``crop`` (one image at a time; FastGaze also through ``crop_many``, its batched path),
+and CPU time of this process (all its threads; on a shared machine the steadier number; it
+excludes the external program's own CPU). Decoding is not timed. Writes a Markdown table to
+stdout (or ``--out``).
 
     AUDIT_GOLDEN_DIR=../shared/golden AUDIT_FASTGAZE_WEIGHTS=../shared/models/fastgaze.vxm \\
         python bench/croppers.py [--limit 44] [--croppers fastgaze,center] [--out croppers.md]
@@ -43,21 +45,23 @@ def build(name: str):
     return build_named(name)
 
 
-def time_each(cropper, images) -> tuple[list[float], int]:
-    times, errors = [], 0
+def time_each(cropper, images) -> tuple[list[float], list[float], int]:
+    """Wall and CPU (this process, all threads) milliseconds per ``crop`` call, and errors."""
+    wall, cpu, errors = [], [], 0
     for rgb in images:
-        t0 = time.perf_counter()
+        w0, c0 = time.perf_counter(), time.process_time()
         try:
             cropper.crop(rgb, RATIOS)
         except (ValueError, RuntimeError):
             errors += 1
-        times.append(1000 * (time.perf_counter() - t0))
-    return times, errors
+        cpu.append(1000 * (time.process_time() - c0))
+        wall.append(1000 * (time.perf_counter() - w0))
+    return wall, cpu, errors
 
 
-def fmt(times: list[float]) -> str:
-    t = np.asarray(times)
-    return f"{np.median(t):.1f} | {np.percentile(t, 90):.1f} | {t.mean():.1f}"
+def fmt(wall: list[float], cpu: list[float]) -> str:
+    return (f"{np.median(wall):.1f} | {np.percentile(wall, 90):.1f} | "
+            f"{np.median(cpu):.1f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,25 +83,30 @@ def main(argv: list[str] | None = None) -> int:
     cpx = np.median([im.shape[0] * im.shape[1] for im in composites]) / 1e6
     torch.set_num_threads(max(1, torch.get_num_threads()))
 
+    load_start = os.getloadavg()[0]
     rows = []
     for name in args.croppers.split(","):
         with build(name) as cropper:
             cropper.crop(photos[0], RATIOS)  # warm-up (lazy imports, process start)
-            t_photo, e_photo = time_each(cropper, photos)
-            t_comp, e_comp = time_each(cropper, composites)
-            rows.append(f"| {name} | {cropper.kind} | {fmt(t_photo)} | {fmt(t_comp)} "
+            *t_photo, e_photo = time_each(cropper, photos)
+            *t_comp, e_comp = time_each(cropper, composites)
+            rows.append(f"| {name} | {cropper.kind} | {fmt(*t_photo)} | {fmt(*t_comp)} "
                         f"| {e_photo + e_comp} |")
             if name == "fastgaze":
-                t0 = time.perf_counter()
+                w0, c0 = time.perf_counter(), time.process_time()
                 cropper.crop_many(composites, RATIOS)
-                per = 1000 * (time.perf_counter() - t0) / len(composites)
-                rows.append(f"| fastgaze (crop_many) | saliency | | | | {per:.1f} | | | 0 |")
+                wall = 1000 * (time.perf_counter() - w0) / len(composites)
+                cpu = 1000 * (time.process_time() - c0) / len(composites)
+                rows.append(f"| fastgaze (crop_many, mean) | saliency | | | | {wall:.1f} | "
+                            f"| {cpu:.1f} | 0 |")
     header = (f"{len(photos)} golden photos (median {px:.2f} Mpx), {len(composites)} pairwise "
               f"composites (median {cpx:.2f} Mpx); ratios {RATIOS}; "
               f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-              f"torch threads {torch.get_num_threads()}\n\n"
-              "| cropper | kind | photo ms median | p90 | mean | composite ms median | p90 "
-              "| mean | errors |\n|---|---|---|---|---|---|---|---|---|")
+              f"torch threads {torch.get_num_threads()}; "
+              f"load average {load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end\n\n"
+              "| cropper | kind | photo wall ms median | p90 | CPU ms median "
+              "| composite wall ms median | p90 | CPU ms median | errors |\n"
+              "|---|---|---|---|---|---|---|---|---|")
     text = header + "\n" + "\n".join(rows) + "\n"
     sys.stdout.write(text)
     if args.out:

@@ -29,7 +29,7 @@ Reply, one line on the program's stdout::
      "point": [517, 336], "info": {"provider": "my-api", "confidence": 0.8}}
 
 * ``crops``: one ``[left, top, width, height]`` per requested ratio, in the request's order, in
-  the image's pixels (integers; each box must lie inside the image).
+  the image's pixels (whole numbers; each box must lie inside the image).
 * ``point`` (optional): the focus point ``[x, y]``. ``info`` (optional): a JSON object recorded
   with the image.
 * A program that cannot crop an image replies ``{"id": 7, "error": "why"}`` and carries on.
@@ -97,6 +97,13 @@ _MSG_COMMAND = ("cropper.command must be a non-empty list of strings (an argumen
                 "a shell string), e.g. [python, /path/my_cropper.py]; got {cmd!r}")
 _MSG_FORMAT = "cropper.image_format must be 'png' or 'jpeg', got {fmt!r}"
 _MSG_TIMEOUTS = "cropper.{key} must be a number > 0, got {value!r}"
+
+
+def _is_integral(value: Any) -> bool:
+    """Whether a JSON value is a whole number (``3`` or ``3.0``; not ``3.5``, ``true``, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or (math.isfinite(value) and value == int(value))
 
 
 class _Overlong:
@@ -223,6 +230,11 @@ class ExternalJSONCropper(Cropper):
         Quality of ``jpeg`` hand-overs.
     name : str
         Registry name.
+
+    Notes
+    -----
+    One instance talks to one process; it is not thread-safe, and a forked worker must build its
+    own (the pipes are not shared safely).
     """
 
     kind = "box"
@@ -388,11 +400,10 @@ class ExternalJSONCropper(Cropper):
                              f"[left, top, width, height] boxes, got {n}")
         boxes: dict[float, Box] = {}
         for r, c in zip(ratios, crops, strict=True):
-            if (not isinstance(c, list) or len(c) != 4
-                    or not all(isinstance(v, int) and not isinstance(v, bool) for v in c)):
+            if not isinstance(c, list) or len(c) != 4 or not all(_is_integral(v) for v in c):
                 raise ModelError(f"{where}: crop for ratio {r:g} must be four integers "
                                  f"[left, top, width, height], got {c!r}")
-            boxes[r] = Box(*c)
+            boxes[r] = Box(*(int(v) for v in c))
         point = None
         if reply.get("point") is not None:
             p = reply["point"]

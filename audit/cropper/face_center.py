@@ -24,6 +24,7 @@ import numpy.typing as npt
 from audit.crop.geometry import Point
 from audit.crop.rules import crop_box
 from audit.cropper.base import Cropper, CropResult, check_ratios, check_rgb
+from audit.exceptions import ModelError
 
 
 class FaceCenterCropper(Cropper):
@@ -55,7 +56,13 @@ class FaceCenterCropper(Cropper):
         arr = check_rgb(rgb, self.name)
         ratios = check_ratios(aspect_ratios, self.name)
         h, w = arr.shape[:2]
-        faces = self.detector.detect(arr)
+        cv2_error = getattr(getattr(self.detector, "_cv2", None), "error", RuntimeError)
+        try:
+            faces = self.detector.detect(arr)
+        except (cv2_error, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{self.name}: face detection failed on a {w}x{h} image: "
+                             f"{first}") from exc
         face = primary_face(faces)
         info: dict[str, Any] = {"n_faces": len(faces)}
         if face is None:

@@ -4,7 +4,8 @@ Usage: python fake_cropper.py MODE [N]. MODE says how it behaves:
 good (centred windows, point = centre, reads the PNG header to check the size), crash (exits at
 once with status 3), crash_after (good for N requests, then exits), hang (never replies to
 request N and later), garbage (prints a non-JSON line instead of each reply), wrong_id (answers
-with id + 1), error (replies {"error": ...}), outside (a box outside the image), slow_first
+with id + 1), error (replies {"error": ...}), outside (a box outside the image), floats
+(boxes as whole-number floats), fractional (a box edge at x.5), slow_first
 (sleeps N seconds before its first reply), late (a stray line before the first reply, which
 then arrives late), hang_child (ignores SIGTERM, a child holds stdout), noisy (logs to
 stderr, then answers).
@@ -77,6 +78,10 @@ def main():
             reply["id"] = req["id"] + 1
         if mode == "error":
             reply = {"id": req["id"], "error": "quota exceeded"}
+        if mode == "floats":  # whole numbers written as floats are accepted
+            reply["crops"] = [[float(v) for v in c] for c in reply["crops"]]
+        if mode == "fractional":
+            reply["crops"][0][0] += 0.5
         if mode == "outside":
             reply["crops"][0][0] += 5 + req["width"]
         if mode == "slow_first" and count == 1:

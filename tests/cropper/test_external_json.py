@@ -145,11 +145,19 @@ def test_late_reply_is_skipped_and_the_next_image_is_answered():
 @pytest.mark.parametrize(("mode", "message"), [
     ("error", "the program reported an error: quota exceeded"),
     ("outside", "is not inside the"),
+    ("fractional", "must be four integers [left, top, width, height], got [0.5,"),
 ])
 def test_bad_replies_are_errors_and_the_program_carries_on(mode, message):
     with _cropper(mode) as cropper:
         out = cropper.crop_many(_images(2), RATIOS)
     assert all(isinstance(o, str) and message in o for o in out)
+
+
+def test_whole_number_floats_are_accepted():
+    images = _images(2)
+    with _cropper("floats") as cropper:
+        out = cropper.crop_many(images, RATIOS)
+    assert [o.boxes for o in out] == [_expected(rgb) for rgb in images]
 
 
 def test_startup_time_is_allowed_once():

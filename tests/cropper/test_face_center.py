@@ -50,3 +50,12 @@ def test_no_face_falls_back_to_the_centre_and_says_so():
     result = build_named("face_center").crop(rgb, RATIOS)
     assert result.boxes == build_named("center").crop(rgb, RATIOS).boxes
     assert result.info == {"n_faces": 0, "face": None, "fallback": "center"}
+
+
+def test_a_failing_detector_is_a_model_error_for_that_image():
+    class Broken:
+        def detect(self, rgb):
+            raise RuntimeError("cascade exploded")
+
+    out = FaceCenterCropper(Broken()).crop_many([np.zeros((10, 10, 3), np.uint8)], [1.0])
+    assert out == ["face_center: face detection failed on a 10x10 image: cascade exploded"]
