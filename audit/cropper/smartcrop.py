@@ -96,7 +96,9 @@ class SmartcropCropper(Cropper):
         for r in ratios:
             cw, ch = window_size(w, h, r)
             try:
-                top = self._smartcrop.crop(image, cw, ch, **self.search_settings)["top_crop"]
+                # tiny windows make the library divide by a zero area; its score is then inf
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    top = self._smartcrop.crop(image, cw, ch, **self.search_settings)["top_crop"]
             except (ValueError, ZeroDivisionError) as exc:
                 first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 raise ModelError(f"{self.name}: smartcrop failed on a {w}x{h} image for ratio "
