@@ -52,7 +52,8 @@ class CropResult:
     ----------
     boxes : dict of float to Box
         Aspect ratio (height / width) -> crop box in the input image's pixels, in the order
-        the ratios were asked for.
+        the ratios were asked for (keys are ``float(ratio)``; a repeated ratio, such as a
+        square image's ``H / W`` beside 1.0, appears once).
     point : Point or None
         The focus point, where the cropper has one (saliency argmax, libvips attention
         centre, face centre, ...).

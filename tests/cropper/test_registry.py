@@ -204,3 +204,20 @@ def test_build_croppers_closes_what_it_built_when_one_fails():
     finally:
         unregister_cropper("tracked")
     assert closed == ["tracked"]
+
+
+def test_every_cropper_option_composes_and_equals_its_yaml():
+    from hydra import compose, initialize_config_dir
+
+    from audit.config import CONF_DIR, composition_error, register_configs, to_settings
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        default = to_settings(compose(config_name="config")).cropper
+        assert default == cropper_config("fastgaze")
+        for name in sorted(SHIPPED):
+            settings = to_settings(compose(config_name="config", overrides=[f"cropper={name}"]))
+            assert settings.cropper == cropper_config(name)
+    assert composition_error(["cropper=vips_atention"]) == (
+        "cropper=vips_atention: no such option in conf/cropper/ (choose one of "
+        f"{', '.join(sorted(SHIPPED))}) (did you mean 'vips_attention'?)")
