@@ -18,7 +18,8 @@ Request, written to the program's stdin::
 * ``id``: an integer, increasing by one per request; the reply must echo it.
 * ``image``: path of the image (PNG written by cropaudit, lossless, deleted after the reply;
   or the original file when cropaudit crops a file). ``width`` / ``height``: its size in pixels
-  (display orientation).
+  in display orientation; boxes are in that orientation too (a program given an original JPEG
+  must apply its EXIF orientation; PNGs written by cropaudit have none).
 * ``aspect_ratios``: crop height / width, as Twitter's program. ``window_sizes``: for each
   ratio, the ``[width, height]`` of the largest window of that ratio that fits, as Twitter's
   program sizes it; a program that needs an explicit target size can use these.
