@@ -34,6 +34,7 @@ class AuditConfig:
     seed: int = 0
     data: DataConfig = field(default_factory=DataConfig)
     model: Any = field(default_factory=dict)
+    cropper: Any = field(default_factory=dict)  # conf/cropper/NAME.yaml, built by the registry
     crop: CropConfig = field(default_factory=CropConfig)
     compare: CompareConfig = field(default_factory=CompareConfig)
     analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
@@ -56,13 +57,16 @@ def register_configs() -> None:
 def to_settings(cfg: DictConfig) -> AuditConfig:
     """Convert a composed config into typed settings (runs every ``__post_init__`` check).
 
-    The ``model`` group stays a plain dict (it is instantiated, not validated, here).
+    The ``model`` and ``cropper`` groups stay plain dicts (built by their factories, not
+    validated, here).
     """
     settings = OmegaConf.to_object(cfg)
     if not isinstance(settings, AuditConfig):  # composed without the schema (tests, tools)
         raise TypeError("config was not composed with base_config; add it to the defaults")
     if isinstance(settings.model, DictConfig):
         settings.model = OmegaConf.to_container(settings.model, resolve=True)
+    if isinstance(settings.cropper, DictConfig):
+        settings.cropper = OmegaConf.to_container(settings.cropper, resolve=True)
     return settings
 
 
