@@ -29,7 +29,7 @@ from audit.compare.sampling import (
     plan_pairwise,
 )
 from audit.compare.single import MapCache, score_images
-from audit.compare.store import ImageStore
+from audit.compare.store import CHANGED_ERROR, ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
 from audit.data.table import group_labels, image_paths, require_group_columns
@@ -124,7 +124,8 @@ def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
     compare = dataclasses.asdict(settings.compare)
     for k in ("workers", "shard"):
         compare.pop(k)
-    spec = {"design": design, "seed": settings.seed, "compare": compare,
+    # checkpoint format 2: chunks are only kept when every image hashed as the table says
+    spec = {"checkpoints": 2, "design": design, "seed": settings.seed, "compare": compare,
             "model": model.output_identity(),
             "people": data_sha256}
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
@@ -151,16 +152,36 @@ def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
     total = n_chunks(len(jobs), settings.compare.chunk_size)
     mine = shard_chunks(total, *settings.compare.shard_index)
     done = checkpoints.done(kind) & mine
+    fresh: dict[int, pd.DataFrame] = {}  # chunks of this call that were not checkpointed
     if done:
         log.info("resuming %s: %d of %d chunks already finished in %s", kind, len(done),
                  len(mine), checkpoints.folder)
     run_jobs(jobs, store=store, model=model, config=settings.compare,
-             on_chunk=lambda i, f: checkpoints.save(kind, i, f),
+             on_chunk=lambda i, f: _save_chunk(checkpoints, kind, i, f, fresh),
              skip_chunks=set(range(total)) - (mine - done), progress=progress)
-    frames = checkpoints.load(kind, only=mine)
+    frames = checkpoints.load(kind, only=mine - set(fresh)) + [fresh[i] for i in sorted(fresh)]
     if not frames:
         return to_frame([], kway=kind == "kway")
     return sort_records(pd.concat(frames, ignore_index=True))
+
+
+def _save_chunk(checkpoints: Checkpoints, kind: str, index: int, frame: pd.DataFrame,
+                fresh: dict[int, pd.DataFrame]) -> None:
+    """Checkpoint a finished chunk unless one of its images changed on disk meanwhile.
+
+    Such a chunk holds outcomes of other bytes than the checkpoint key claims; it goes into
+    this run's records (as ``error`` rows naming both hashes) but not into the checkpoint
+    folder, so the next run of the same configuration recomputes it.
+    """
+    errors = frame["error"].dropna().astype(str) if "error" in frame else pd.Series([], dtype=str)
+    changed = errors[errors.str.startswith(CHANGED_ERROR)]
+    if changed.empty:
+        checkpoints.save(kind, index, frame)
+        return
+    fresh[index] = frame
+    log.warning("%s chunk %d not checkpointed: %d composites read images that changed on disk "
+                "during the run (first: %s); a rerun recomputes it", kind, index, len(changed),
+                changed.iloc[0])
 
 
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -258,8 +279,11 @@ def run(
         key = records_key(settings, model, context["data_sha256"], design)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
-        store = ImageStore(image_paths(context["table"]), settings.compare.layout,
-                           max_pixels=settings.data.download.max_pixels)
+        t = context["table"]
+        store = ImageStore(image_paths(t), settings.compare.layout,
+                           max_pixels=settings.data.download.max_pixels,
+                           sha256s=dict(zip(t["id"].astype(str), t["sha256"].astype(str),
+                                            strict=True)))
         for kind, jobs in plans.items():
             log.info("%s: %d composites (%s)", kind, len(jobs), design)
             result.records[kind] = _run_jobs_checkpointed(
