@@ -9,6 +9,7 @@ the behaviour the project must show for it, so the tests can parametrize over :d
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zlib
@@ -333,7 +334,51 @@ def missing_file(folder: Path) -> DecodeCase:
 def directory_named_jpg(folder: Path) -> DecodeCase:
     path = folder / "adir.jpg"
     path.mkdir()
-    return DecodeCase("directory_named_jpg", path, error=_err(str(path), r"file does not exist"))
+    return DecodeCase("directory_named_jpg", path,
+                      error=_err(str(path), r": is a directory, not an image file"))
+
+
+def fifo_named_jpg(folder: Path) -> DecodeCase:
+    # Opening a FIFO blocks until a writer comes: it must be refused by what it is, unopened.
+    path = folder / "pipe.jpg"
+    os.mkfifo(path)
+    return DecodeCase("fifo_named_jpg", path,
+                      error=_err(str(path), r": is a named pipe \(FIFO\), not an image file"))
+
+
+def device_named_jpg(folder: Path) -> DecodeCase:
+    path = folder / "null.jpg"
+    path.symlink_to("/dev/null")
+    return DecodeCase("device_named_jpg", path,
+                      error=_err(str(path), r": is a character device, not an image file"))
+
+
+def nan_float_tiff(folder: Path) -> DecodeCase:
+    # A 32-bit float image with NaN pixels: reading them as 0 (black) would be silent damage.
+    arr = np.full((8, 8), 100.0, np.float32)
+    arr[2:4, 2:5] = np.nan
+    path = folder / "nan.tif"
+    Image.fromarray(arr, mode="F").save(path, "TIFF")
+    return DecodeCase("nan_float_tiff", path,
+                      error=_err(str(path), r": 6 of 64 pixels are NaN or infinite"))
+
+
+def _exif_ascii_orientation() -> bytes:
+    # Little-endian TIFF with one IFD entry: tag 0x0112, type 2 (ASCII), count 2, value "6\0".
+    ifd = struct.pack("<H", 1) + struct.pack("<HHI4s", 0x0112, 2, 2, b"6\x00\x00\x00")
+    return b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+
+def exif_orientation_ascii(folder: Path) -> DecodeCase:
+    # Orientation stored as the text "6": Pillow's exif_transpose (and so the program) ignores
+    # it; the image must come back in stored orientation (with a logged warning).
+    stored = _quadrants(32, 16)
+    path = _write(folder, "exif_ascii.jpg", _jpeg_bytes(stored, exif=_exif_ascii_orientation()))
+    with Image.open(path) as im:
+        assert im.getexif().get(0x0112) == "6"
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert expected.shape[:2] == (16, 32)
+    return DecodeCase("exif_orientation_ascii", path, shape=(16, 32), expected=expected, atol=2)
 
 
 def symlink_to_image(folder: Path) -> DecodeCase:
@@ -379,6 +424,10 @@ DECODE: dict[str, Callable[[Path], DecodeCase]] = {
     "broken_unicode_name": broken_unicode_name,
     "missing_file": missing_file,
     "directory_named_jpg": directory_named_jpg,
+    "fifo_named_jpg": fifo_named_jpg,
+    "device_named_jpg": device_named_jpg,
+    "nan_float_tiff": nan_float_tiff,
+    "exif_orientation_ascii": exif_orientation_ascii,
     "symlink_to_image": symlink_to_image,
 }
 #: The decode kinds that must fail (the runner turns each into an ``error`` record).
@@ -386,6 +435,7 @@ DECODE_ERRORS = (
     "truncated_jpeg", "jpeg_missing_scan", "jpeg_corrupt_huffman", "jpeg_garbage_header",
     "decompression_bomb_png", "png_bad_crc", "zero_bytes", "one_byte", "text_named_jpg",
     "html_named_jpg", "svg", "pdf", "broken_unicode_name", "missing_file", "directory_named_jpg",
+    "fifo_named_jpg", "device_named_jpg", "nan_float_tiff",
 )
 
 
