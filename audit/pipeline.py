@@ -33,7 +33,14 @@ from audit.compare.store import CHANGED_ERROR, ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
 from audit.data.table import group_labels, image_paths, require_group_columns
-from audit.io import Checkpoints, project_root, resolve_path, sha256_frame
+from audit.io import (
+    Checkpoints,
+    claim_run_folder,
+    mark_complete,
+    project_root,
+    resolve_path,
+    sha256_frame,
+)
 from audit.manifest import build_manifest
 from audit.model.base import SaliencyModel
 
@@ -249,8 +256,7 @@ def run(
     RunResult
     """
     started = time.time()
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_run_folder(Path(output_dir))
     root = project_root(settings.paths.root)
     design = settings.compare.design
     result = RunResult(output_dir=out)
@@ -336,5 +342,6 @@ def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any],
                "shard": settings.compare.shard, **(extra or {})})
     finish_run(settings, result, people=people, config_yaml=config_yaml,
                overrides=overrides or [], command=command)
+    mark_complete(result.output_dir)
     log.info("run written to %s (%.1f s)", result.output_dir, time.time() - started)
     return result

@@ -17,7 +17,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audit.config import composition_error, register_configs, to_settings
+from audit.config import precheck, register_configs, to_settings
 
 log = logging.getLogger("audit.run")
 
@@ -45,6 +45,7 @@ def main(cfg: DictConfig) -> None:
     """Run one audit and write its folder under ``results/<name>/<timestamp>/``."""
     from audit import pipeline
     from audit.exceptions import ImageError, ModelError, WeightsError
+    from audit.io import OutputError
 
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
@@ -56,7 +57,8 @@ def main(cfg: DictConfig) -> None:
             config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
             overrides=list(hc.overrides.task), command=" ".join(sys.argv),
         )
-    except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError) as exc:
+    except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError,
+            OutputError) as exc:
         # One clear line for the user instead of a traceback; details stay in the log file.
         log.debug("run failed", exc_info=True)
         log.error("%s: %s", type(exc).__name__, exc)
@@ -64,17 +66,15 @@ def main(cfg: DictConfig) -> None:
 
 
 def _precheck(argv: list[str]) -> None:
-    """Stop with one line when the command-line overrides do not compose.
+    """Stop with one line per problem when the command line cannot run.
 
-    Only plain runs are checked here; sweeps (``-m``), Hydra's own options and flags are left
-    to Hydra, whose messages then apply.
+    Plain runs and every job of a sweep (``-m``) are composed and validated, and the results
+    folder checked, before Hydra starts anything (see :func:`audit.config.precheck`).
     """
-    if any(a.startswith("-") for a in argv):
-        return
-    overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
-    problem = composition_error(overrides)
-    if problem:
+    problems = precheck(argv)
+    for problem in problems:
         print(f"python -m audit.run: error: {problem}", file=sys.stderr)  # noqa: T201 - CLI
+    if problems:
         sys.exit(2)
 
 

@@ -410,10 +410,6 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
     if config_yaml:
         atomic_write_text(out / "config.yaml", config_yaml)
     manifest = result.manifest
-    manifest["files"] = sorted(_relative(p, out) for p in out.rglob("*")
-                               if p.is_file() and ".hydra" not in p.parts)
-    write_json(out / "manifest.json", manifest)
-
     report_tables = {k: v for k, v in result.tables.items()
                      if k not in ("people", "counts", "image_covariates", "gaze_selection")}
     attribution = None if people is None else people.attribution
@@ -429,6 +425,11 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
     md, html = render_report(report)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", html)
+    # The manifest goes last: a folder with one (and no RUNNING marker) is a finished run.
+    manifest["files"] = sorted(_relative(p, out) for p in out.rglob("*")
+                               if p.is_file() and ".hydra" not in p.parts
+                               and p.name != "RUNNING" and not p.name.endswith(".tmp"))
+    write_json(out / "manifest.json", manifest)
 
 
 def _data_facts(people: PeopleTable | None) -> dict[str, Any]:
