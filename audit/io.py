@@ -76,8 +76,9 @@ class OutputError(OSError):
 def _output_error(path: Path, exc: OSError) -> OutputError:
     import errno
 
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        how = "the disk is full; free space or point paths.results_dir elsewhere"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        how = (f"{exc.strerror or 'no space'} (disk full, quota or file-size limit); free "
+               "space or point paths.results_dir elsewhere")
     elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         how = ("the folder is not writable; choose a writable paths.results_dir (or "
                "hydra.run.dir)")
