@@ -196,6 +196,75 @@ def sort_records(records: pd.DataFrame) -> pd.DataFrame:
     return records.sort_values(["trial", "order"], kind="stable").reset_index(drop=True)
 
 
+#: Memory one planned composite may take through the run (its job, its record row, the
+#: records table and its copies), measured ~0.3 KB planned and ~1-2 KB as a record; generous.
+BYTES_PER_COMPOSITE = 4096
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use (MemAvailable on Linux, else physical/2)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+
+
+def composite_cap(memory: int | None = None) -> int:
+    """Most composites a plan may hold by default: half the available memory's worth."""
+    memory = available_memory() if memory is None else memory
+    return max(1, memory // 2 // BYTES_PER_COMPOSITE)
+
+
+def planned_composites(settings: AuditConfig, members: dict[str, list[str]]) -> int:
+    """How many composites the trial plan of these groups will hold, computed without planning.
+
+    Follows the planners in :mod:`audit.compare.sampling`: pairwise draws ``n_trials`` per pair
+    of groups plus ``baseline_trials`` per group of two or more images; all_groups draws
+    ``n_trials`` tuples; counterfactual does both; each pair runs twice when counterbalanced.
+    """
+    c = settings.compare
+    k = len(members)
+    pairs = k * (k - 1) // 2
+    orders = 2 if c.counterbalance else 1
+    if c.design == "pairwise":
+        baselines = sum(1 for ids in members.values() if len(ids) >= 2)
+        return (c.n_trials * pairs + c.baseline_trials * baselines) * orders
+    if c.design == "all_groups":
+        return c.n_trials
+    if c.design == "counterfactual":
+        return c.n_trials * pairs * orders + c.n_trials
+    return 0
+
+
+def check_plan_size(settings: AuditConfig, members: dict[str, list[str]]) -> int:
+    """Refuse, in one line, a plan too large to hold; return its number of composites.
+
+    Raises
+    ------
+    ValueError
+        The plan exceeds ``compare.max_composites`` (or, when that is null, what the memory
+        available can hold), naming the sizes and how to proceed.
+    """
+    c = settings.compare
+    n = planned_composites(settings, members)
+    cap = c.max_composites if c.max_composites is not None else composite_cap()
+    if n > cap:
+        source = ("compare.max_composites" if c.max_composites is not None else
+                  f"about {BYTES_PER_COMPOSITE} bytes each in {available_memory() // 2**20} MiB "
+                  "of available memory")
+        raise ValueError(
+            f"compare.n_trials={c.n_trials} plans {n:,} composites for {len(members)} groups "
+            f"({', '.join(f'{g}={len(v)}' for g, v in members.items())}), more than the "
+            f"{cap:,} allowed ({source}); lower compare.n_trials, or set "
+            "compare.max_composites=N if this machine can hold N")
+    return n
+
+
 def _plan(settings: AuditConfig, members: dict[str, list[str]], table: pd.DataFrame
           ) -> dict[str, list[Job]]:
     c, seed = settings.compare, settings.seed
@@ -280,6 +349,7 @@ def run(
             raise ValueError(
                 f"compare.design={design} needs at least {needed} groups; "
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
+        check_plan_size(settings, context["members"])
         plans = _plan(settings, context["members"], context["table"])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
         key = records_key(settings, model, context["data_sha256"], design)

@@ -85,7 +85,7 @@ class ImageBytes(bytes):
         return obj
 
 
-def _file_kind(mode: int) -> str | None:
+def file_kind(mode: int) -> str | None:
     """Name what a non-regular file is, in words (``None`` for a regular file)."""
     if stat.S_ISREG(mode):
         return None
@@ -131,7 +131,7 @@ def read_image_bytes(path: str | Path, expected_sha256: str | None = None) -> Im
         raise ImageError(_MSG_MISSING.format(name=name)) from None
     except OSError as exc:
         raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
-    kind = _file_kind(st.st_mode)
+    kind = file_kind(st.st_mode)
     if kind is not None:
         raise ImageError(_MSG_NOT_FILE.format(name=name, kind=kind))
     if st.st_size > MAX_FILE_BYTES:

@@ -620,6 +620,34 @@ def folder_na_like_values(root: Path) -> FolderCase:
                       groups=["null", "NA"])
 
 
+def folder_utf16_csv(root: Path) -> FolderCase:
+    # Excel's "Unicode text" export: UTF-16 with a byte-order mark.
+    folder, csv = _dataset(root, "")
+    csv.write_text("id,file,race\nx,a.png,black\n", encoding="utf-16")
+    return FolderCase("csv_utf16", folder, csv, error=ValueError,
+                      message=f"{csv} is UTF-16 (little-endian), byte-order mark FF FE; save it "
+                              "as UTF-8 (spreadsheet: 'CSV UTF-8'; or iconv -f UTF-16 -t UTF-8 "
+                              "in.csv > out.csv) and point data.csv at that file")
+
+
+def folder_duplicate_columns(root: Path) -> FolderCase:
+    # pandas would silently read the second "race" as "race.1": the grouping would be a guess.
+    folder, csv = _dataset(root, "id,file,race,gender,race\nx,a.png,black,f,white\n")
+    return FolderCase("csv_duplicate_columns", folder, csv, error=ValueError,
+                      message=f"{csv} has duplicate column names ('race' in columns 3, 5); "
+                              "rename or remove one so each column is read as what it says")
+
+
+def folder_directory_as_image(root: Path) -> FolderCase:
+    folder, csv = _dataset(root, "id,file,race\nx,a.png,black\ny,sub,white\nz,pipe,white\n")
+    (folder / "sub").mkdir()
+    os.mkfifo(folder / "pipe")
+    return FolderCase("csv_names_directory_and_fifo", folder, csv, error=ValueError,
+                      message=f"{csv} names 2 entr(ies) in data.folder that are not image files: "
+                              "sub (a directory), pipe (a named pipe (FIFO)); point the file "
+                              "column at the images themselves")
+
+
 #: kind -> writer, for every folder-dataset kind.
 FOLDER: dict[str, Callable[[Path], FolderCase]] = {
     "duplicate_ids": folder_duplicate_ids,
@@ -638,4 +666,7 @@ FOLDER: dict[str, Callable[[Path], FolderCase]] = {
     "dotdot_staying_inside": folder_inner_dotdot,
     "csv_with_utf8_bom": folder_bom,
     "na_like_strings_kept": folder_na_like_values,
+    "csv_utf16": folder_utf16_csv,
+    "csv_duplicate_columns": folder_duplicate_columns,
+    "csv_names_directory_and_fifo": folder_directory_as_image,
 }
