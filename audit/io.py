@@ -87,6 +87,31 @@ def _output_error(path: Path, exc: OSError) -> OutputError:
     return OutputError(exc.errno, f"cannot write {path}: {how}")
 
 
+#: Folders of files shipped with the checkout (reviewable tables), found there when a
+#: ``paths.root`` elsewhere has no copy of its own.
+SHIPPED_DIRS = ("data/mappings",)
+
+
+def resolve_shipped(root: Path, value: str | os.PathLike) -> Path:
+    """Resolve like :func:`resolve_path`, falling back to the checkout for shipped files.
+
+    A relative path under :data:`SHIPPED_DIRS` (the default ``data/mappings/*.csv``) that
+    does not exist under ``root`` is taken from the source checkout, so pointing
+    ``paths.root`` at a results disk does not lose the default mapping tables; a copy under
+    ``root`` (a reviewed, edited mapping) wins.
+    """
+    path = resolve_path(root, value)
+    rel = Path(value).expanduser()
+    if path.exists() or rel.is_absolute():
+        return path
+    if any(rel.as_posix().startswith(d + "/") for d in SHIPPED_DIRS):
+        shipped = project_root(None) / rel
+        if shipped.exists():
+            log.info("%s is not under paths.root=%s; using the shipped %s", rel, root, shipped)
+            return shipped
+    return path
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` via a temporary file and an atomic rename.
 
@@ -266,12 +291,24 @@ def mark_complete(path: Path) -> None:
     (folder / RUNNING).unlink(missing_ok=True)
 
 
+def mark_failed(path: Path, reason: str) -> None:
+    """Record in the ``RUNNING`` marker that the run stopped with ``reason`` (stays incomplete)."""
+    marker = Path(path) / RUNNING
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+        info["failed"] = reason
+        atomic_write_text(marker, json.dumps(info) + "\n")
+    except (OSError, ValueError):
+        log.debug("could not record the failure in %s", marker, exc_info=True)
+
+
 def _marker_text(folder: Path) -> str:
     try:
         info = json.loads((folder / RUNNING).read_text(encoding="utf-8"))
-        return f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}"
     except (OSError, ValueError):
         return "RUNNING marker present"
+    text = f"pid {info.get('pid')} on {info.get('host')}, started {info.get('started')}"
+    return text + (f", failed: {info['failed']}" if info.get("failed") else "")
 
 
 def run_is_complete(path: Path) -> bool:
@@ -297,9 +334,9 @@ def require_complete_run(path: Path) -> Path:
         raise RunFolderError(f"{folder} is not a run folder (no such directory)")
     if (folder / RUNNING).exists():
         raise RunFolderError(
-            f"{folder} is an incomplete run ({_marker_text(folder)}): it is still running or "
-            "was killed before its manifest was written; rerun it (finished chunks resume) "
-            "or remove the folder")
+            f"{folder} is an incomplete run ({_marker_text(folder)}): it is still running, "
+            "failed or was killed before its manifest was written; rerun it (finished chunks "
+            "resume) or remove the folder")
     if not (folder / MANIFEST).is_file():
         raise RunFolderError(
             f"{folder} is an incomplete run: no {MANIFEST} (written last by every run); "

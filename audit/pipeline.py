@@ -37,6 +37,7 @@ from audit.io import (
     Checkpoints,
     claim_run_folder,
     mark_complete,
+    mark_failed,
     project_root,
     resolve_path,
     sha256_frame,
@@ -326,6 +327,18 @@ def run(
     """
     started = time.time()
     out = claim_run_folder(Path(output_dir))
+    try:
+        return _run_claimed(settings, model=model, out=out, started=started,
+                            config_yaml=config_yaml, overrides=overrides, command=command,
+                            progress=progress)
+    except Exception as exc:
+        mark_failed(out, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+
+
+def _run_claimed(settings: AuditConfig, *, model: SaliencyModel | None, out: Path,
+                 started: float, config_yaml: str, overrides: list[str] | None, command: str,
+                 progress: bool) -> RunResult:
     root = project_root(settings.paths.root)
     design = settings.compare.design
     result = RunResult(output_dir=out)
@@ -387,6 +400,44 @@ def run(
                      command=command, extra=extra)
 
 
+def error_table(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct error message: ``error``, ``n`` (records with it), most first."""
+    if "error" not in records:
+        return pd.DataFrame({"error": pd.Series([], dtype=str), "n": pd.Series([], dtype=int)})
+    errors = records["error"].dropna().astype(str)
+    return (errors.value_counts().rename_axis("error").reset_index(name="n")
+            .sort_values(["n", "error"], ascending=[False, True], kind="stable")
+            .reset_index(drop=True))
+
+
+def write_failed_outcomes(result: RunResult, context: dict[str, Any]) -> list[str]:
+    """Write what a run computed before its statistics failed; return the files written.
+
+    When every image of a group is unreadable the statistics cannot be formed, but the
+    records (each composite's or image's outcome) and the list of errors are what the user
+    needs to see why: ``records*.csv`` / ``images.csv`` and ``tables/errors.csv``.
+    """
+    from audit.io import write_table
+    from audit.stages import RECORD_FILES, per_image_table
+
+    records = dict(result.records)
+    if "scores" in context and "images" not in records:
+        records["images"] = per_image_table(context["table"], context["scores"])
+    written = []
+    errors = []
+    for kind, frame in records.items():
+        write_table(result.output_dir / RECORD_FILES[kind], frame)
+        written.append(f"{RECORD_FILES[kind]}.csv")
+        errors.append(error_table(frame))
+    if errors:
+        table = (pd.concat(errors).groupby("error", as_index=False)["n"].sum()
+                 .sort_values(["n", "error"], ascending=[False, True], kind="stable")
+                 .reset_index(drop=True))
+        write_table(result.output_dir / "tables" / "errors", table)
+        written.append("tables/errors.csv")
+    return written
+
+
 def describe_model(model: SaliencyModel | None) -> dict[str, Any]:
     """Return what manifests and reports say about the model, fallback included."""
     if model is None:
@@ -403,7 +454,15 @@ def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any],
     """Statistics, figures, manifest and report for records already computed (or merged)."""
     from audit.stages import analyse, finish_run
 
-    analyse(settings, result, context, people=people, model_info=model_info)
+    try:
+        analyse(settings, result, context, people=people, model_info=model_info)
+    except ValueError as exc:
+        written = write_failed_outcomes(result, context)
+        if not written:
+            raise
+        raise ValueError(f"{exc} (the run's outcomes and per-file errors are in "
+                         f"{', '.join(written)} under {result.output_dir}; the folder stays "
+                         "marked incomplete)") from exc
     result.manifest = build_manifest(
         settings, model_info=model_info, people=people, output_dir=result.output_dir,
         started=started,
