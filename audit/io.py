@@ -72,6 +72,9 @@ def current_umask() -> int:
 class OutputError(OSError):
     """A run's output cannot be written (read-only or full folder); the message says where."""
 
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno N]" prefix
+        return str(self.strerror)
+
 
 def _output_error(path: Path, exc: OSError) -> OutputError:
     import errno

@@ -279,5 +279,6 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path):
                           preexec_fn=small_files)
     assert proc.returncode == 2, proc.stderr[-3000:]
     errors = [line for line in (proc.stdout + proc.stderr).splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and "OutputError: " in errors[0] and "cannot write " in errors[0]
+    assert len(errors) == 1 and "OutputError: cannot write " in errors[0]
+    assert "(disk full, quota or file-size limit)" in errors[0]
     assert "Traceback" not in proc.stdout + proc.stderr
