@@ -8,6 +8,7 @@ else imports Hydra, so the pipeline is testable on plain values.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def build_model(model_cfg: dict, design: str):
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Run one audit and write its folder under ``results/<name>/<timestamp>/``."""
+    """Run one audit and write its folder under ``results/<name>/<timestamp>_<token>/``."""
     from audit import pipeline
     from audit.exceptions import ImageError, ModelError, WeightsError
     from audit.io import OutputError
@@ -59,7 +60,10 @@ def main(cfg: DictConfig) -> None:
         )
     except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError,
             OutputError) as exc:
-        # One clear line for the user instead of a traceback; details stay in the log file.
+        # One clear line for the user instead of a traceback; details stay in the log file,
+        # and HYDRA_FULL_ERROR=1 shows the traceback (Hydra prints it when we re-raise).
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         log.debug("run failed", exc_info=True)
         log.error("%s: %s", type(exc).__name__, exc)
         sys.exit(2)

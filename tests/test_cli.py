@@ -282,3 +282,19 @@ def test_output_that_cannot_be_written_is_one_line(tmp_path):
     assert len(errors) == 1 and "OutputError: cannot write " in errors[0]
     assert "(disk full, quota or file-size limit)" in errors[0]
     assert "Traceback" not in proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("full", [False, True])
+def test_runtime_error_is_one_line_unless_hydra_full_error(full, tmp_path):
+    env = {"HYDRA_FULL_ERROR": "1"} if full else {}
+    proc = _run(["audit.run", "experiment=pairwise", "debug=smoke", "model=luminance",
+                 "data=folder", f"data.folder={tmp_path / 'nope'}", f"data.csv={tmp_path}/x.csv",
+                 "data.group_by=[race]", "compare.group_by=[race]"], tmp_path, **env)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode == (1 if full else 2)
+    assert f"data.folder={tmp_path / 'nope'} is not a directory; check the path" in text
+    assert ("Traceback" in text) == full
+    if not full:
+        assert [line for line in text.splitlines() if "ERROR" in line] == [
+            line for line in text.splitlines() if "FileNotFoundError: data.folder=" in line]
