@@ -76,13 +76,19 @@ class ImageBytes(bytes):
     """
 
     name: str
-    sha256: str
 
     def __new__(cls, data: bytes, name: str) -> ImageBytes:  # noqa: D102 - see class
         obj = super().__new__(cls, data)
         obj.name = name
-        obj.sha256 = hashlib.sha256(data).hexdigest()
+        obj._sha256 = None
         return obj
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the bytes (computed once, on first use)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self).hexdigest()
+        return self._sha256
 
 
 def file_kind(mode: int) -> str | None:
