@@ -21,7 +21,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from audit.config import AuditConfig, to_settings
-from audit.io import OutputError, claim_run_folder, project_root
+from audit.io import OutputError, claim_run_folder, project_root, require_complete_run
 from audit.pipeline import RunResult, prepare_people, sort_records, write_run
 from audit.stages import RECORD_FILES
 
@@ -64,6 +64,8 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path, *, command: str = "") ->
     if not shard_dirs:
         raise MergeError("give at least one shard folder")
     settings_list = [load_shard_settings(Path(d)) for d in shard_dirs]
+    for d in shard_dirs:  # a killed or failed shard's records are not a shard's records
+        require_complete_run(Path(d))
     first = settings_list[0]
     for folder, s in zip(shard_dirs[1:], settings_list[1:], strict=True):
         if _comparable(s) != _comparable(first):

@@ -184,3 +184,18 @@ def test_default_mappings_are_found_when_paths_root_is_elsewhere(tmp_path):
     own.write_text("gender_qid,gender\n")
     assert resolve_shipped(tmp_path, rel) == own  # a reviewed copy under the root wins
     assert resolve_shipped(tmp_path, "data/other.csv") == tmp_path / "data/other.csv"
+
+
+def test_merge_refuses_a_shard_that_did_not_finish(tmp_path):
+    from audit.merge import merge_shards
+
+    shards = []
+    for i in range(2):
+        settings, config_yaml = compose_with_yaml(tmp_path, f"compare.shard={i}/2")
+        shards.append(pipeline.run(settings, model=Luminance(device="cpu"),
+                                   output_dir=tmp_path / f"s{i}", progress=False,
+                                   config_yaml=config_yaml).output_dir)
+    (shards[1] / RUNNING).write_text('{"pid": 1, "host": "h", "started": "t"}')
+    with pytest.raises(RunFolderError, match=re.escape(f"{shards[1]} is an incomplete run")):
+        merge_shards(shards, tmp_path / "merged")
+    assert not (tmp_path / "merged").exists()
