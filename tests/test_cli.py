@@ -195,15 +195,20 @@ def test_two_runs_started_together_get_their_own_folders_and_honour_the_umask(tm
 
 @pytest.mark.slow
 def test_a_run_refuses_a_folder_holding_another_run(tmp_path):
-    folder = tmp_path / "one"
-    assert _run(_smoke(tmp_path, f"hydra.run.dir={folder}"), tmp_path).returncode == 0
-    before = (folder / "records.parquet").read_bytes()
+    folder = tmp_path / "one"  # a finished run's files (only what the check looks at)
+    (folder / "tables").mkdir(parents=True)
+    (folder / "records.parquet").write_bytes(b"records of another run")
+    (folder / "manifest.json").write_text('{"seed": 0}')
     again = _run(_smoke(tmp_path, "seed=5", f"hydra.run.dir={folder}"), tmp_path)
     assert again.returncode == 2
     errors = [line for line in (again.stdout + again.stderr).splitlines() if "ERROR" in line]
-    assert len(errors) == 1 and f"{folder} already holds another run's files" in errors[0]
-    assert (folder / "records.parquet").read_bytes() == before
-    assert json.loads((folder / "manifest.json").read_text())["seed"] == 0
+    assert len(errors) == 1 and errors[0].endswith(
+        f"RunFolderError: {folder} already holds another run's files (manifest.json, "
+        "records.parquet, tables); a run never writes into it: leave hydra.run.dir unset or "
+        "choose an empty folder")
+    assert (folder / "records.parquet").read_bytes() == b"records of another run"
+    assert json.loads((folder / "manifest.json").read_text()) == {"seed": 0}
+    assert not (folder / "RUNNING").exists()
 
 
 @pytest.mark.slow
