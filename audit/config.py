@@ -97,31 +97,53 @@ def composition_error(overrides: list[str], *, conf_dir: Path = CONF_DIR) -> str
     audit should stop with one sentence that names the key and, where it can, the fix.
     Returns ``None`` when the overrides compose.
     """
+    return _compose_all([overrides], conf_dir)[0][1]
+
+
+def _compose_all(jobs: list[list[str]], conf_dir: Path
+                 ) -> list[tuple[DictConfig | None, str | None]]:
+    """Compose each override list in one Hydra context: ``(config, None)`` or ``(None, line)``."""
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-    from hydra.errors import ConfigCompositionException, MissingConfigException
+    from hydra.errors import (
+        ConfigCompositionException,
+        MissingConfigException,
+        OverrideParseException,
+    )
 
+    register_configs()
+    out: list[tuple[DictConfig | None, str | None]] = []
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            compose(config_name="config", overrides=overrides)
-    except MissingConfigException as exc:
-        return _missing_option(str(exc), conf_dir)
-    except ConfigCompositionException as exc:
-        cause = exc.__cause__
-        if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
-            key = str(cause.full_key)
-            problem = str(cause).splitlines()[0]
-            parent, _, leaf = key.rpartition(".")
-            hint = ""
-            if "not in" in problem:
-                node = _schema_node(parent)
-                hint = suggest_key(leaf, list(node)) if node is not None else ""
-            return f"{key}: {problem}{hint}"
-        return str(exc).splitlines()[0]
+            for overrides in jobs:
+                try:
+                    out.append((compose(config_name="config", overrides=overrides), None))
+                except MissingConfigException as exc:
+                    out.append((None, _missing_option(str(exc), conf_dir)))
+                except ConfigCompositionException as exc:
+                    out.append((None, _composition_problem(exc)))
+                except OverrideParseException as exc:
+                    out.append((None, f"cannot parse the overrides {' '.join(overrides)}: "
+                                      f"{str(exc).splitlines()[0]} (quote values holding "
+                                      "brackets, commas or spaces)"))
     finally:
         GlobalHydra.instance().clear()
-    return None
+    return out
+
+
+def _composition_problem(exc: Exception) -> str:
+    cause = exc.__cause__
+    if isinstance(cause, OmegaConfBaseException) and getattr(cause, "full_key", None):
+        key = str(cause.full_key)
+        problem = str(cause).splitlines()[0]
+        parent, _, leaf = key.rpartition(".")
+        hint = ""
+        if "not in" in problem:
+            node = _schema_node(parent)
+            hint = suggest_key(leaf, list(node)) if node is not None else ""
+        return f"{key}: {problem}{hint}"
+    return str(exc).splitlines()[0]
 
 
 def _schema_node(dotted: str):
@@ -160,21 +182,6 @@ MIN_FREE_BYTES = 16 * 2**20
 
 def _is_hydra(arg: str) -> bool:
     return arg.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))
-
-
-def _compose(overrides: list[str], conf_dir: Path) -> tuple[DictConfig | None, str | None]:
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    problem = composition_error(overrides, conf_dir=conf_dir)
-    if problem:
-        return None, problem
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
-            return compose(config_name="config", overrides=overrides), None
-    finally:
-        GlobalHydra.instance().clear()
 
 
 def _settings_problem(cfg: DictConfig) -> str | None:
@@ -235,13 +242,14 @@ def precheck(argv: list[str], *, conf_dir: Path = CONF_DIR) -> list[str]:
         try:
             parsed = OverridesParser.create().parse_overrides(overrides)
         except Exception as exc:  # noqa: BLE001 - Hydra's parser errors have no common base
-            return [str(exc).splitlines()[0]]
+            return [f"cannot parse the sweep {' '.join(overrides)}: "
+                    f"{str(exc).splitlines()[0]}"]
         jobs = [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
     else:
         jobs = [overrides]
     problems, cfg = [], None
-    for n, job in enumerate(jobs):
-        cfg, problem = _compose(job, conf_dir)
+    for n, (job, (cfg, problem)) in enumerate(zip(jobs, _compose_all(jobs, conf_dir),
+                                                  strict=True)):
         problem = problem or _settings_problem(cfg)
         if problem:
             label = f"job {n} ({' '.join(job) or 'no overrides'}): " if sweep else ""
