@@ -257,6 +257,9 @@ def test_paths_root_holds_the_run_folder_and_checkpoints(tmp_path):
      "compare.n_trials=0): compare.n_trials must be >= 1, got 0"),
     (["paths.results_dir=RESULTS/x"], "python -m audit.run: error: cannot create the run folder "
                                       "under RESULTS/x: RESULTS is not a directory"),
+    (["compare.n_trials=["], "python -m audit.run: error: cannot parse the overrides "
+                             "experiment=pairwise debug=smoke compare.n_trials=[: no viable "
+                             "alternative at input '['"),
 ])
 def test_bad_command_lines_stop_before_any_job_with_one_line_each(args, expected, tmp_path):
     (tmp_path / "afile").write_text("not a folder")
