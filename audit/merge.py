@@ -21,7 +21,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from audit.config import AuditConfig, to_settings
-from audit.io import project_root
+from audit.io import OutputError, claim_run_folder, project_root, require_complete_run
 from audit.pipeline import RunResult, prepare_people, sort_records, write_run
 from audit.stages import RECORD_FILES
 
@@ -64,6 +64,8 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path, *, command: str = "") ->
     if not shard_dirs:
         raise MergeError("give at least one shard folder")
     settings_list = [load_shard_settings(Path(d)) for d in shard_dirs]
+    for d in shard_dirs:  # a killed or failed shard's records are not a shard's records
+        require_complete_run(Path(d))
     first = settings_list[0]
     for folder, s in zip(shard_dirs[1:], settings_list[1:], strict=True):
         if _comparable(s) != _comparable(first):
@@ -79,8 +81,7 @@ def merge_shards(shard_dirs: list[Path], out_dir: Path, *, command: str = "") ->
     manifests = [json.loads((Path(d) / "manifest.json").read_text()) for d in shard_dirs]
 
     settings = dataclasses.replace(first, compare=dataclasses.replace(first.compare, shard=None))
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_run_folder(Path(out_dir))
     result = RunResult(output_dir=out)
     for kind in _SHARDED_KINDS:
         name = f"{RECORD_FILES[kind]}.parquet"
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s] %(message)s")
     try:
         merge_shards(args.shards, args.out_dir, command=" ".join(sys.argv))
-    except (MergeError, FileNotFoundError, ValueError) as exc:
+    except (MergeError, FileNotFoundError, ValueError, OutputError) as exc:
         print(f"python -m audit.merge: error: {exc}", file=sys.stderr)  # noqa: T201 - CLI
         return 1
     return 0

@@ -29,11 +29,19 @@ from audit.compare.sampling import (
     plan_pairwise,
 )
 from audit.compare.single import MapCache, score_images
-from audit.compare.store import ImageStore
+from audit.compare.store import CHANGED_ERROR, ImageStore
 from audit.config import AuditConfig
 from audit.data import PeopleTable, load_people
 from audit.data.table import group_labels, image_paths, require_group_columns
-from audit.io import Checkpoints, project_root, resolve_path, sha256_frame
+from audit.io import (
+    Checkpoints,
+    claim_run_folder,
+    mark_complete,
+    mark_failed,
+    project_root,
+    resolve_path,
+    sha256_frame,
+)
 from audit.manifest import build_manifest
 from audit.model.base import SaliencyModel
 
@@ -124,7 +132,8 @@ def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
     compare = dataclasses.asdict(settings.compare)
     for k in ("workers", "shard"):
         compare.pop(k)
-    spec = {"design": design, "seed": settings.seed, "compare": compare,
+    # checkpoint format 2: chunks are only kept when every image hashed as the table says
+    spec = {"checkpoints": 2, "design": design, "seed": settings.seed, "compare": compare,
             "model": model.output_identity(),
             "people": data_sha256}
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
@@ -151,21 +160,110 @@ def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
     total = n_chunks(len(jobs), settings.compare.chunk_size)
     mine = shard_chunks(total, *settings.compare.shard_index)
     done = checkpoints.done(kind) & mine
+    fresh: dict[int, pd.DataFrame] = {}  # chunks of this call that were not checkpointed
     if done:
         log.info("resuming %s: %d of %d chunks already finished in %s", kind, len(done),
                  len(mine), checkpoints.folder)
     run_jobs(jobs, store=store, model=model, config=settings.compare,
-             on_chunk=lambda i, f: checkpoints.save(kind, i, f),
+             on_chunk=lambda i, f: _save_chunk(checkpoints, kind, i, f, fresh),
              skip_chunks=set(range(total)) - (mine - done), progress=progress)
-    frames = checkpoints.load(kind, only=mine)
+    frames = checkpoints.load(kind, only=mine - set(fresh)) + [fresh[i] for i in sorted(fresh)]
     if not frames:
         return to_frame([], kway=kind == "kway")
     return sort_records(pd.concat(frames, ignore_index=True))
 
 
+def _save_chunk(checkpoints: Checkpoints, kind: str, index: int, frame: pd.DataFrame,
+                fresh: dict[int, pd.DataFrame]) -> None:
+    """Checkpoint a finished chunk unless one of its images changed on disk meanwhile.
+
+    Such a chunk holds outcomes of other bytes than the checkpoint key claims; it goes into
+    this run's records (as ``error`` rows naming both hashes) but not into the checkpoint
+    folder, so the next run of the same configuration recomputes it.
+    """
+    errors = frame["error"].dropna().astype(str) if "error" in frame else pd.Series([], dtype=str)
+    changed = errors[errors.str.startswith(CHANGED_ERROR)]
+    if changed.empty:
+        checkpoints.save(kind, index, frame)
+        return
+    fresh[index] = frame
+    log.warning("%s chunk %d not checkpointed: %d composites read images that changed on disk "
+                "during the run (first: %s); a rerun recomputes it", kind, index, len(changed),
+                changed.iloc[0])
+
+
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:
     """Return records in their canonical order (trial, then order), index reset."""
     return records.sort_values(["trial", "order"], kind="stable").reset_index(drop=True)
+
+
+#: Memory one planned composite may take through the run (its job, its record row, the
+#: records table and its copies), measured ~0.3 KB planned and ~1-2 KB as a record; generous.
+BYTES_PER_COMPOSITE = 4096
+
+
+def available_memory() -> int:
+    """Bytes of memory this process can still use (MemAvailable on Linux, else physical/2)."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    import os
+
+    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
+
+
+def composite_cap(memory: int | None = None) -> int:
+    """Most composites a plan may hold by default: half the available memory's worth."""
+    memory = available_memory() if memory is None else memory
+    return max(1, memory // 2 // BYTES_PER_COMPOSITE)
+
+
+def planned_composites(settings: AuditConfig, members: dict[str, list[str]]) -> int:
+    """How many composites the trial plan of these groups will hold, computed without planning.
+
+    Follows the planners in :mod:`audit.compare.sampling`: pairwise draws ``n_trials`` per pair
+    of groups plus ``baseline_trials`` per group of two or more images; all_groups draws
+    ``n_trials`` tuples; counterfactual does both; each pair runs twice when counterbalanced.
+    """
+    c = settings.compare
+    k = len(members)
+    pairs = k * (k - 1) // 2
+    orders = 2 if c.counterbalance else 1
+    if c.design == "pairwise":
+        baselines = sum(1 for ids in members.values() if len(ids) >= 2)
+        return (c.n_trials * pairs + c.baseline_trials * baselines) * orders
+    if c.design == "all_groups":
+        return c.n_trials
+    if c.design == "counterfactual":
+        return c.n_trials * pairs * orders + c.n_trials
+    return 0
+
+
+def check_plan_size(settings: AuditConfig, members: dict[str, list[str]]) -> int:
+    """Refuse, in one line, a plan too large to hold; return its number of composites.
+
+    Raises
+    ------
+    ValueError
+        The plan exceeds ``compare.max_composites`` (or, when that is null, what the memory
+        available can hold), naming the sizes and how to proceed.
+    """
+    c = settings.compare
+    n = planned_composites(settings, members)
+    cap = c.max_composites if c.max_composites is not None else composite_cap()
+    if n > cap:
+        source = ("compare.max_composites" if c.max_composites is not None else
+                  f"about {BYTES_PER_COMPOSITE} bytes each in {available_memory() // 2**20} MiB "
+                  "of available memory")
+        raise ValueError(
+            f"compare.n_trials={c.n_trials} plans {n:,} composites for {len(members)} groups "
+            f"({', '.join(f'{g}={len(v)}' for g, v in members.items())}), more than the "
+            f"{cap:,} allowed ({source}); lower compare.n_trials, or set "
+            "compare.max_composites=N if this machine can hold N")
+    return n
 
 
 def _plan(settings: AuditConfig, members: dict[str, list[str]], table: pd.DataFrame
@@ -228,8 +326,19 @@ def run(
     RunResult
     """
     started = time.time()
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = claim_run_folder(Path(output_dir))
+    try:
+        return _run_claimed(settings, model=model, out=out, started=started,
+                            config_yaml=config_yaml, overrides=overrides, command=command,
+                            progress=progress)
+    except Exception as exc:
+        mark_failed(out, f"{type(exc).__name__}: {exc}".splitlines()[0])
+        raise
+
+
+def _run_claimed(settings: AuditConfig, *, model: SaliencyModel | None, out: Path,
+                 started: float, config_yaml: str, overrides: list[str] | None, command: str,
+                 progress: bool) -> RunResult:
     root = project_root(settings.paths.root)
     design = settings.compare.design
     result = RunResult(output_dir=out)
@@ -253,13 +362,17 @@ def run(
             raise ValueError(
                 f"compare.design={design} needs at least {needed} groups; "
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
+        check_plan_size(settings, context["members"])
         plans = _plan(settings, context["members"], context["table"])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
         key = records_key(settings, model, context["data_sha256"], design)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
-        store = ImageStore(image_paths(context["table"]), settings.compare.layout,
-                           max_pixels=settings.data.download.max_pixels)
+        t = context["table"]
+        store = ImageStore(image_paths(t), settings.compare.layout,
+                           max_pixels=settings.data.download.max_pixels,
+                           sha256s=dict(zip(t["id"].astype(str), t["sha256"].astype(str),
+                                            strict=True)))
         for kind, jobs in plans.items():
             log.info("%s: %d composites (%s)", kind, len(jobs), design)
             result.records[kind] = _run_jobs_checkpointed(
@@ -287,6 +400,44 @@ def run(
                      command=command, extra=extra)
 
 
+def error_table(records: pd.DataFrame) -> pd.DataFrame:
+    """One row per distinct error message: ``error``, ``n`` (records with it), most first."""
+    if "error" not in records:
+        return pd.DataFrame({"error": pd.Series([], dtype=str), "n": pd.Series([], dtype=int)})
+    errors = records["error"].dropna().astype(str)
+    return (errors.value_counts().rename_axis("error").reset_index(name="n")
+            .sort_values(["n", "error"], ascending=[False, True], kind="stable")
+            .reset_index(drop=True))
+
+
+def write_failed_outcomes(result: RunResult, context: dict[str, Any]) -> list[str]:
+    """Write what a run computed before its statistics failed; return the files written.
+
+    When every image of a group is unreadable the statistics cannot be formed, but the
+    records (each composite's or image's outcome) and the list of errors are what the user
+    needs to see why: ``records*.csv`` / ``images.csv`` and ``tables/errors.csv``.
+    """
+    from audit.io import write_table
+    from audit.stages import RECORD_FILES, per_image_table
+
+    records = dict(result.records)
+    if "scores" in context and "images" not in records:
+        records["images"] = per_image_table(context["table"], context["scores"])
+    written = []
+    errors = []
+    for kind, frame in records.items():
+        write_table(result.output_dir / RECORD_FILES[kind], frame)
+        written.append(f"{RECORD_FILES[kind]}.csv")
+        errors.append(error_table(frame))
+    if errors:
+        table = (pd.concat(errors).groupby("error", as_index=False)["n"].sum()
+                 .sort_values(["n", "error"], ascending=[False, True], kind="stable")
+                 .reset_index(drop=True))
+        write_table(result.output_dir / "tables" / "errors", table)
+        written.append("tables/errors.csv")
+    return written
+
+
 def describe_model(model: SaliencyModel | None) -> dict[str, Any]:
     """Return what manifests and reports say about the model, fallback included."""
     if model is None:
@@ -303,7 +454,15 @@ def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any],
     """Statistics, figures, manifest and report for records already computed (or merged)."""
     from audit.stages import analyse, finish_run
 
-    analyse(settings, result, context, people=people, model_info=model_info)
+    try:
+        analyse(settings, result, context, people=people, model_info=model_info)
+    except ValueError as exc:
+        written = write_failed_outcomes(result, context)
+        if not written:
+            raise
+        raise ValueError(f"{exc} (the run's outcomes and per-file errors are in "
+                         f"{', '.join(written)} under {result.output_dir}; the folder stays "
+                         "marked incomplete)") from exc
     result.manifest = build_manifest(
         settings, model_info=model_info, people=people, output_dir=result.output_dir,
         started=started,
@@ -312,5 +471,6 @@ def write_run(settings: AuditConfig, result: RunResult, context: dict[str, Any],
                "shard": settings.compare.shard, **(extra or {})})
     finish_run(settings, result, people=people, config_yaml=config_yaml,
                overrides=overrides or [], command=command)
+    mark_complete(result.output_dir)
     log.info("run written to %s (%.1f s)", result.output_dir, time.time() - started)
     return result

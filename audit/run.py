@@ -8,6 +8,7 @@ else imports Hydra, so the pipeline is testable on plain values.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from audit.config import composition_error, register_configs, to_settings
+from audit.config import precheck, register_configs, to_settings
 
 log = logging.getLogger("audit.run")
 
@@ -42,9 +43,10 @@ def build_model(model_cfg: dict, design: str):
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Run one audit and write its folder under ``results/<name>/<timestamp>/``."""
+    """Run one audit and write its folder under ``results/<name>/<timestamp>_<token>/``."""
     from audit import pipeline
     from audit.exceptions import ImageError, ModelError, WeightsError
+    from audit.io import OutputError
 
     hc = HydraConfig.get()
     output_dir = Path(hc.runtime.output_dir)
@@ -56,25 +58,27 @@ def main(cfg: DictConfig) -> None:
             config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
             overrides=list(hc.overrides.task), command=" ".join(sys.argv),
         )
-    except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError) as exc:
-        # One clear line for the user instead of a traceback; details stay in the log file.
+    except (ValueError, FileNotFoundError, WeightsError, ModelError, ImageError,
+            OutputError) as exc:
+        # One clear line for the user instead of a traceback; details stay in the log file,
+        # and HYDRA_FULL_ERROR=1 shows the traceback (Hydra prints it when we re-raise).
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
         log.debug("run failed", exc_info=True)
         log.error("%s: %s", type(exc).__name__, exc)
         sys.exit(2)
 
 
 def _precheck(argv: list[str]) -> None:
-    """Stop with one line when the command-line overrides do not compose.
+    """Stop with one line per problem when the command line cannot run.
 
-    Only plain runs are checked here; sweeps (``-m``), Hydra's own options and flags are left
-    to Hydra, whose messages then apply.
+    Plain runs and every job of a sweep (``-m``) are composed and validated, and the results
+    folder checked, before Hydra starts anything (see :func:`audit.config.precheck`).
     """
-    if any(a.startswith("-") for a in argv):
-        return
-    overrides = [a for a in argv if not a.startswith(("hydra.", "hydra/", "+hydra", "~hydra"))]
-    problem = composition_error(overrides)
-    if problem:
+    problems = precheck(argv)
+    for problem in problems:
         print(f"python -m audit.run: error: {problem}", file=sys.stderr)  # noqa: T201 - CLI
+    if problems:
         sys.exit(2)
 
 

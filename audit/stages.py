@@ -32,7 +32,7 @@ from audit.crop.candidate import place_crops
 from audit.crop.geometry import Box
 from audit.crop.rules import salient_point
 from audit.data import PeopleTable
-from audit.data.images import load_image
+from audit.data.images import load_image, read_image_bytes
 from audit.data.table import image_paths
 from audit.io import atomic_write_text, write_json, write_table
 from audit.plots.style import save_figure
@@ -52,15 +52,24 @@ class Analysis:
     notes: list[str] = dataclasses.field(default_factory=list)
 
 
+def _hashes(table: pd.DataFrame) -> dict[str, str]:
+    """Image id to the SHA-256 the people table recorded (empty without that column)."""
+    if "sha256" not in table:
+        return {}
+    return dict(zip(table["id"].astype(str), table["sha256"].astype(str), strict=True))
+
+
 def _image_covariates(ids: list[str], table: pd.DataFrame, *, max_pixels: int | None
                       ) -> pd.DataFrame:
     """Per-image covariates of the images that took part, read once each."""
-    paths = image_paths(table)
+    paths, shas = image_paths(table), _hashes(table)
 
     def items():
         for image_id in ids:
             try:
-                yield image_id, load_image(paths[image_id], max_pixels=max_pixels), None
+                # verified: covariates of other bytes than were scored would be wrong silently
+                data = read_image_bytes(paths[image_id], shas.get(image_id))
+                yield image_id, load_image(data, max_pixels=max_pixels), None
             except (ValueError, OSError) as exc:
                 log.warning("no covariates for %s: %s", image_id, exc)
 
@@ -279,7 +288,7 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
     detector = make_detector(g.detector, scale_factor=g.scale_factor,
                              min_neighbors=g.min_neighbors, min_face_frac=g.min_face_frac,
                              upsample=g.upsample)
-    paths = image_paths(table)
+    paths, shas = image_paths(table), _hashes(table)
     ratios = settings.crop.aspect_ratios
     truths = _true_heads(table)
     picked = selection.loc[selection["selected"], "id"].astype(str)
@@ -290,7 +299,9 @@ def _analyse_gaze(settings: AuditConfig, context: dict, out: Analysis,
     rows, items = [], []
     for rec in selection[selection["selected"]].itertuples(index=False):
         score = scores[rec.id]
-        rgb = load_image(paths[rec.id], max_pixels=settings.data.download.max_pixels)
+        # the bytes that were scored, or a one-line ImageChangedError naming both hashes
+        rgb = load_image(read_image_bytes(paths[rec.id], shas.get(rec.id)),
+                         max_pixels=settings.data.download.max_pixels)
         face = primary_face(detector.detect(rgb))
         head = None if face is None else head_box(
             face, score.smap.image_size, head_width_factor=g.head_width_factor,
@@ -450,10 +461,6 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
     if config_yaml:
         atomic_write_text(out / "config.yaml", config_yaml)
     manifest = result.manifest
-    manifest["files"] = sorted(_relative(p, out) for p in out.rglob("*")
-                               if p.is_file() and ".hydra" not in p.parts)
-    write_json(out / "manifest.json", manifest)
-
     report_tables = {k: v for k, v in result.tables.items()
                      if k not in ("people", "counts", "image_covariates", "gaze_selection")}
     attribution = None if people is None else people.attribution
@@ -471,6 +478,11 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
     md, html = render_report(report)
     atomic_write_text(out / "report.md", md)
     atomic_write_text(out / "report.html", html)
+    # The manifest goes last: a folder with one (and no RUNNING marker) is a finished run.
+    manifest["files"] = sorted(_relative(p, out) for p in out.rglob("*")
+                               if p.is_file() and ".hydra" not in p.parts
+                               and p.name != "RUNNING" and not p.name.endswith(".tmp"))
+    write_json(out / "manifest.json", manifest)
 
 
 def _data_facts(people: PeopleTable | None) -> dict[str, Any]:

@@ -89,8 +89,9 @@ _WORKER: dict = {}
 
 
 def _init_worker(paths: dict, config: CompareConfig, box: int, keep: bool,
-                 max_pixels: int | None) -> None:
-    _WORKER.update(store=ImageStore(paths, config.layout, max_pixels=max_pixels),
+                 max_pixels: int | None, sha256s: dict | None = None) -> None:
+    _WORKER.update(store=ImageStore(paths, config.layout, max_pixels=max_pixels,
+                                    sha256s=sha256s),
                    config=config, box=box, keep=keep)
 
 
@@ -275,7 +276,8 @@ def run_jobs(
     if config.workers > 0:
         pool = ProcessPoolExecutor(
             max_workers=config.workers, initializer=_init_worker,
-            initargs=(store.paths, config, model.box, keep, store.max_pixels))
+            initargs=(store.paths, config, model.box, keep, store.max_pixels,
+                      store.sha256s))
         if model.device.type == "cpu":
             torch.set_num_threads(torch_threads_for(config.workers))
     # Chunks prepared ahead in the pool while the model scores the current one.

@@ -95,6 +95,9 @@ class CompareConfig:
         Same-group trials per group (A vs A), which measure the position preference alone.
     counterbalance : bool
         Run every drawn pair in both orders so that position is never confounded with group.
+    max_composites : int or None
+        Refuse a plan of more composites than this before planning it; ``None`` derives the
+        cap from the memory available (see :func:`audit.pipeline.composite_cap`).
     """
 
     design: str = "pairwise"
@@ -113,6 +116,7 @@ class CompareConfig:
     shard: str | None = None
     chunk_size: int = 64
     workers: int = 0
+    max_composites: int | None = None
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -139,6 +143,9 @@ class CompareConfig:
             raise ValueError(f"compare.workers must be >= 0, got {self.workers}")
         if self.shard is not None:
             parse_shard(self.shard)
+        if self.max_composites is not None and self.max_composites < 1:
+            raise ValueError(
+                f"compare.max_composites must be >= 1 or null, got {self.max_composites}")
 
     @property
     def shard_index(self) -> tuple[int, int]:

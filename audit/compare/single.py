@@ -1,6 +1,6 @@
 """Score images one at a time (saliency_stats, male_gaze), with a per-image output cache.
 
-The cache key joins the image's SHA-256, the model (name and weights SHA-256) and the
+The cache key joins the SHA-256 of the bytes decoded, the model (name and weights SHA-256) and the
 preprocessing version and box, so a changed image, weights file or setting misses the cache,
 and a second run or a sweep over analysis options costs no model time. Entries are ``.npz``
 files read with ``allow_pickle=False``.
@@ -20,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from audit.crop.rules import is_symmetric
+from audit.data.images import ImageBytes, read_image_bytes
 from audit.io import atomic_write_bytes
 from audit.model.base import SaliencyMap, SaliencyModel
 from audit.model.preprocess import prepare_file
@@ -96,10 +97,16 @@ def score_images(
 ) -> dict[str, ImageScore | str]:
     """Score each image file alone; failures come back as their message, keyed by id.
 
+    Each file is read once and hashed; the cache is looked up, and a computed output
+    stored, under the hash of those bytes, and the image is decoded from the same bytes. When
+    they do not hash to ``sha256s`` (the file changed since the table was built, or during
+    the run) the image gets an error naming both hashes and nothing is cached or served
+    for it, so a cache entry always holds the output of the bytes its key names.
+
     Parameters
     ----------
     ids, paths, sha256s : sequences of str
-        One entry per image (the SHA-256 keys the cache).
+        One entry per image (``sha256s`` as the people table recorded them).
     model : SaliencyModel
         The model.
     cache : MapCache or None
@@ -110,21 +117,22 @@ def score_images(
         Show a tqdm bar.
     """
     out: dict[str, ImageScore | str] = {}
-    todo = []
-    for i, p, h in zip(ids, paths, sha256s, strict=True):
-        hit = cache.get(cache_key(h, model)) if cache is not None else None
-        if hit is not None:
-            out[i] = hit
-        else:
-            todo.append((i, p, h))
-    path_of = dict(zip(ids, paths, strict=True))
-    bar = tqdm(total=len(todo), desc="images", unit="img", disable=not progress or not todo)
-    for start in range(0, len(todo), chunk_size):
-        chunk = todo[start:start + chunk_size]
+    rows = list(zip(ids, paths, sha256s, strict=True))
+    bar = tqdm(total=len(rows), desc="images", unit="img", disable=not progress or not rows)
+    for start in range(0, len(rows), chunk_size):
         ready = []
-        for i, p, h in chunk:
+        for i, p, h in rows[start:start + chunk_size]:
             try:
-                ready.append((i, h, prepare_file(p, box=model.box)))
+                data = read_image_bytes(p, h)
+            except (ValueError, OSError) as exc:
+                out[i] = f"{type(exc).__name__}: {exc}"
+                continue
+            hit = cache.get(cache_key(data.sha256, model)) if cache is not None else None
+            if hit is not None:
+                out[i] = hit
+                continue
+            try:
+                ready.append((i, data, prepare_file(data, box=model.box)))
             except (ValueError, OSError) as exc:
                 out[i] = f"{type(exc).__name__}: {exc}"
         if getattr(model, "accepts_prepared", True):
@@ -133,20 +141,29 @@ def score_images(
             except Exception as exc:  # noqa: BLE001 - recorded per image below
                 maps = [f"{type(exc).__name__}: {exc}"] * len(ready)
         else:
-            maps = []
-            for i, _, _ in ready:
-                try:
-                    maps.append(model.predict_file(path_of[i]))
-                except Exception as exc:  # noqa: BLE001 - recorded per image
-                    maps.append(f"{type(exc).__name__}: {exc}")
-        for (i, h, prepared), smap in zip(ready, maps, strict=True):
+            maps = [_predict_file(model, data) for _, data, _ in ready]
+        for (i, data, prepared), smap in zip(ready, maps, strict=True):
             if isinstance(smap, str):
                 out[i] = smap
                 continue
             score = ImageScore(smap, is_symmetric(prepared.pixels))
             out[i] = score
             if cache is not None:
-                cache.put(cache_key(h, model), score)
-        bar.update(len(chunk))
+                cache.put(cache_key(data.sha256, model), score)
+        bar.update(len(rows[start:start + chunk_size]))
     bar.close()
     return out
+
+
+def _predict_file(model: SaliencyModel, data: ImageBytes) -> SaliencyMap | str:
+    """Score a model that reads the file itself, then check the file still holds ``data``.
+
+    Such a model (an external program) opens the path on its own; reading the file again
+    afterwards and comparing hashes is the only way to know what it saw was what was hashed.
+    """
+    try:
+        smap = model.predict_file(data.name)
+        read_image_bytes(data.name, data.sha256)
+    except Exception as exc:  # noqa: BLE001 - recorded per image
+        return f"{type(exc).__name__}: {exc}"
+    return smap

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from audit.compare.layout import filled_canvas, layout_boxes, scale_image
 from audit.compare.settings import LayoutConfig
 from audit.crop.geometry import Box
-from audit.data.images import load_image
+from audit.data.images import ImageChangedError, load_image, read_image_bytes
 from audit.model.preprocess import BOX, Prepared, fit_size, resize_rgb
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 MAX_LEVEL = 5
 _STRIP = 2**MAX_LEVEL - 1
 _U8 = npt.NDArray[np.uint8]
+#: How the error of a composite built from changed bytes starts (``records.error``); the
+#: pipeline never checkpoints a chunk holding one, so a rerun recomputes it.
+CHANGED_ERROR = f"{ImageChangedError.__name__}:"
 
 
 def box_reductions(width: int, height: int, target_w: int, target_h: int) -> int:
@@ -153,6 +156,12 @@ class ImageStore:
         Memory budget for cached pixels (default 512 MiB), shared by both views.
     max_pixels : int or None
         Decompression-bomb guard passed to the loader.
+    sha256s : mapping of str to str, optional
+        Image id to the SHA-256 the people table recorded. Each file is read once per decode,
+        hashed, and decoded from those very bytes; bytes that hash differently raise
+        :class:`audit.data.images.ImageChangedError` (an ``error`` outcome whose message
+        starts with :data:`CHANGED_ERROR`), so nothing is computed from other bytes than the
+        table (and the checkpoint key) claims.
 
     Attributes
     ----------
@@ -164,8 +173,10 @@ class ImageStore:
     """
 
     def __init__(self, paths: Mapping[str, str], layout: LayoutConfig, *,
-                 max_bytes: int = 512 * 2**20, max_pixels: int | None = None) -> None:
+                 max_bytes: int = 512 * 2**20, max_pixels: int | None = None,
+                 sha256s: Mapping[str, str] | None = None) -> None:
         self.paths = dict(paths)
+        self.sha256s = dict(sha256s or {})
         self.layout = layout
         self.max_bytes = int(max_bytes)
         self.max_pixels = max_pixels
@@ -203,7 +214,8 @@ class ImageStore:
         except KeyError:
             raise KeyError(f"image id {image_id!r} is not in the people table") from None
         kwargs = {} if self.max_pixels is None else {"max_pixels": self.max_pixels}
-        rgb = scale_image(load_image(path, **kwargs), self.layout)
+        data = read_image_bytes(path, self.sha256s.get(image_id))
+        rgb = scale_image(load_image(data, **kwargs), self.layout)
         rgb.setflags(write=False)
         return rgb
 

@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+#: Bounds of a usable crop ratio (height / width): beyond them a crop of any image up to
+#: 10 000 px is under one pixel on one side (and 1e-300 is 0 in the program's float32).
+MIN_RATIO = 1e-4
+MAX_RATIO = 1e4
+
 
 @dataclass
 class CropConfig:
@@ -27,6 +32,14 @@ class CropConfig:
                if not isinstance(r, (int, float)) or not math.isfinite(r) or r <= 0]
         if bad:
             raise ValueError(f"crop.aspect_ratios must be > 0, got {bad}")
+        extreme = [r for r in self.aspect_ratios if not MIN_RATIO <= r <= MAX_RATIO]
+        if extreme:
+            # e.g. 1e-300: > 0, but float32 (the program's arithmetic) makes it 0, and any
+            # ratio past these bounds gives a crop under 1 pixel on one side.
+            raise ValueError(
+                f"crop.aspect_ratios {extreme} lie outside [{MIN_RATIO:g}, {MAX_RATIO:g}]: a crop "
+                f"that narrow is under 1 pixel on one side for any image up to "
+                f"{int(1 / MIN_RATIO)} px; ratios are height / width, e.g. 0.56 or 2.0")
         if not self.aspect_ratios and not self.include_image_ratio:
             raise ValueError(
                 "crop.aspect_ratios is empty and crop.include_image_ratio is false: no crop "

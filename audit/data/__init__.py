@@ -25,7 +25,7 @@ from audit.data.table import (
     load_mapping,
 )
 from audit.http import sha256_file
-from audit.io import resolve_path
+from audit.io import resolve_path, resolve_shipped
 
 __all__ = [
     "DataConfig", "DownloadConfig", "MappingsConfig", "PeopleTable", "SyntheticConfig",
@@ -112,9 +112,9 @@ def _load_wikidata(config: DataConfig, *, root: Path) -> PeopleTable:
     if table.empty:
         raise ValueError(_MSG_NO_OK_ROWS.format(path=path))
     # Mappings are applied at load time so that an edited mapping file needs no refetch.
-    gender = load_mapping(resolve_path(root, config.mappings.gender), column="gender",
+    gender = load_mapping(resolve_shipped(root, config.mappings.gender), column="gender",
                           key="gender")
-    race = load_mapping(resolve_path(root, config.mappings.ethnicity_to_race), column="race",
+    race = load_mapping(resolve_shipped(root, config.mappings.ethnicity_to_race), column="race",
                         key="ethnicity_to_race")
     table = table.drop(columns=[c for c in ("gender", "race", "gender_reason", "race_reason")
                                 if c in table.columns])
@@ -136,8 +136,9 @@ def _load_wikidata(config: DataConfig, *, root: Path) -> PeopleTable:
         "fetched_at": fetch_prov.get("fetched_at"),
         "endpoint": fetch_prov.get("endpoint"),
         "mapping_files": {
-            "gender": sha256_file(resolve_path(root, config.mappings.gender)),
-            "ethnicity_to_race": sha256_file(resolve_path(root, config.mappings.ethnicity_to_race)),
+            "gender": sha256_file(resolve_shipped(root, config.mappings.gender)),
+            "ethnicity_to_race": sha256_file(
+                resolve_shipped(root, config.mappings.ethnicity_to_race)),
         },
         "n_rows_in_table": n_total,
         "excluded_by_status": {str(k): int(v) for k, v in excluded.items()},

@@ -7,12 +7,15 @@ specific message: missing files, duplicate ids, missing columns, paths leaving t
 
 from __future__ import annotations
 
+import csv as _csv
+import io
 import logging
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from audit.data.images import file_kind
 from audit.http import sha256_file
 
 log = logging.getLogger(__name__)
@@ -34,7 +37,35 @@ _MSG_OUTSIDE = (
     "{csv} names file(s) outside data.folder={folder} (through '..', an absolute path or a "
     "symlink): {files}; copy the images into the folder"
 )
+_MSG_ENCODING = (
+    "{csv} {what}; save it as UTF-8 (spreadsheet: 'CSV UTF-8'; or "
+    "iconv -f UTF-16 -t UTF-8 in.csv > out.csv) and point data.csv at that file"
+)
+_MSG_DUPLICATE_COLUMNS = (
+    "{csv} has duplicate column names ({where}); rename or remove one so each column is "
+    "read as what it says"
+)
+_MSG_NOT_FILES = (
+    "{csv} names {n} entr(ies) in data.folder that are not image files: {files}; point the "
+    "file column at the images themselves"
+)
 _MSG_MISSING_FILES = "{csv} names {n} file(s) not found in data.folder={folder}: {files}"
+
+
+def _read_csv_text(csv: Path) -> str:
+    """Return the CSV's UTF-8 text (a UTF-8 byte-order mark dropped); else say how to fix it."""
+    data = csv.read_bytes()
+    for bom, name in ((b"\xff\xfe", "UTF-16 (little-endian)"),
+                      (b"\xfe\xff", "UTF-16 (big-endian)")):
+        if data.startswith(bom):
+            raise ValueError(_MSG_ENCODING.format(csv=csv, what=f"is {name}, byte-order mark "
+                                                  f"{bom.hex(' ').upper()}"))
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        what = ("looks UTF-16 (NUL bytes between characters)" if b"\x00" in data[:200] else
+                f"is not UTF-8 (byte 0x{data[exc.start]:02X} at offset {exc.start})")
+        raise ValueError(_MSG_ENCODING.format(csv=csv, what=what)) from None
 
 
 def _show(items: Sequence[object]) -> str:
@@ -73,7 +104,16 @@ def load_folder_table(
         raise FileNotFoundError(_MSG_FOLDER_MISSING.format(folder=folder))
     if not csv.is_file():
         raise FileNotFoundError(_MSG_CSV_MISSING.format(csv=csv))
-    table = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    text = _read_csv_text(csv)
+    header = next(_csv.reader(io.StringIO(text)), [])
+    names = [c.strip() for c in header]
+    dup_cols = sorted({c for c in names if names.count(c) > 1})
+    if dup_cols:
+        where = "; ".join(
+            f"{c!r} in columns " + ", ".join(str(i + 1) for i, n in enumerate(names) if n == c)
+            for c in dup_cols)
+        raise ValueError(_MSG_DUPLICATE_COLUMNS.format(csv=csv, where=where))
+    table = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
     table.columns = [c.strip() for c in table.columns]
     needed = list(dict.fromkeys([*REQUIRED_COLUMNS, *group_by]))
     missing = [c for c in needed if c not in table.columns]
@@ -90,18 +130,22 @@ def load_folder_table(
         raise ValueError(_MSG_DUPLICATE_IDS.format(csv=csv, ids=_show(dups)))
 
     base = folder.resolve()
-    outside, absent, paths = [], [], []
+    outside, absent, not_files, paths = [], [], [], []
     for name in table["file"]:
         candidate = folder / name
         # resolve() follows symlinks, so a link pointing out of the folder is caught too
         resolved = candidate.resolve()
         if Path(name).is_absolute() or not resolved.is_relative_to(base):
             outside.append(name)
-        elif not resolved.is_file():
+        elif not resolved.exists():
             absent.append(name)
+        elif (kind := file_kind(resolved.stat().st_mode)) is not None:
+            not_files.append(f"{name} ({kind})")
         paths.append(str(resolved))
     if outside:
         raise ValueError(_MSG_OUTSIDE.format(csv=csv, folder=folder, files=_show(outside)))
+    if not_files:
+        raise ValueError(_MSG_NOT_FILES.format(csv=csv, n=len(not_files), files=_show(not_files)))
     if absent:
         raise FileNotFoundError(_MSG_MISSING_FILES.format(
             csv=csv, n=len(absent), folder=folder, files=_show(absent)))

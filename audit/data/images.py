@@ -9,8 +9,11 @@ are not applied, CMYK goes through Pillow's conversion and palettes are expanded
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
+import os
+import stat
 import threading
 from pathlib import Path
 from typing import BinaryIO
@@ -45,6 +48,14 @@ _MSG_ZERO = "{name}: image has a zero side ({width}x{height})"
 _MSG_FILE_TOO_BIG = ("{name}: file is {size} bytes, more than MAX_FILE_BYTES={limit}; "
                      "no image this project audits is that large, check the file")
 _MSG_MODE = "{name}: unsupported pixel mode {mode!r}"
+_MSG_NAN = ("{name}: {n} of {total} pixels are NaN or infinite (floating-point image); no "
+            "colour can be read from them, so the image is refused rather than read as black; "
+            "export it again with finite values")
+_MSG_NOT_FILE = ("{name}: is {kind}, not an image file; point the table at the image file "
+                 "itself")
+_MSG_CHANGED = ("{name}: file changed since the people table was built (table sha256 "
+                "{expected}, file now {actual}); nothing computed from it was kept. Restore the "
+                "file or rebuild the table (rerun; data=folder rehashes), then rerun")
 
 Source = str | Path | bytes | BinaryIO
 
@@ -53,11 +64,105 @@ Source = str | Path | bytes | BinaryIO
 _OPEN_LOCK = threading.Lock()
 
 
+class ImageChangedError(ImageError):
+    """The bytes read now are not the bytes the people table recorded (by SHA-256)."""
+
+
+class ImageBytes(bytes):
+    """The bytes of one image file, read once, with the name used in messages and their hash.
+
+    Decoding from these bytes (not from the path again) is what makes a hash taken here the
+    hash of exactly what was decoded.
+    """
+
+    name: str
+
+    def __new__(cls, data: bytes, name: str) -> ImageBytes:  # noqa: D102 - see class
+        obj = super().__new__(cls, data)
+        obj.name = name
+        obj._sha256 = None
+        return obj
+
+    @property
+    def sha256(self) -> str:
+        """SHA-256 of the bytes (computed once, on first use)."""
+        if self._sha256 is None:
+            self._sha256 = hashlib.sha256(self).hexdigest()
+        return self._sha256
+
+
+def file_kind(mode: int) -> str | None:
+    """Name what a non-regular file is, in words (``None`` for a regular file)."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def read_image_bytes(path: str | Path, expected_sha256: str | None = None) -> ImageBytes:
+    """Read an image file once, bounded, and hash the bytes read.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file. Directories, FIFOs and devices are refused by what they are, without
+        opening them (opening a FIFO would block).
+    expected_sha256 : str or None
+        The hash the people table recorded; when given and different from the bytes read,
+        :class:`ImageChangedError` names the file and both hashes.
+
+    Returns
+    -------
+    ImageBytes
+        The bytes, their ``name`` and ``sha256``.
+
+    Raises
+    ------
+    ImageError
+        Missing, not a regular file, larger than ``MAX_FILE_BYTES``, or changed.
+    """
+    name = str(path)
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(_MSG_MISSING.format(name=name)) from None
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    kind = file_kind(st.st_mode)
+    if kind is not None:
+        raise ImageError(_MSG_NOT_FILE.format(name=name, kind=kind))
+    if st.st_size > MAX_FILE_BYTES:
+        raise ImageError(_MSG_FILE_TOO_BIG.format(name=name, size=st.st_size,
+                                                  limit=MAX_FILE_BYTES))
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(_MSG_FILE_TOO_BIG.format(name=name, size=f">{MAX_FILE_BYTES}",
+                                                  limit=MAX_FILE_BYTES))
+    out = ImageBytes(data, name)
+    if expected_sha256 and out.sha256 != expected_sha256:
+        raise ImageChangedError(_MSG_CHANGED.format(name=name, expected=expected_sha256,
+                                                    actual=out.sha256))
+    return out
+
+
 def _name(source: Source) -> str:
     if isinstance(source, str | Path):
         return str(source)
     if isinstance(source, bytes | bytearray):
-        return "<bytes>"
+        return getattr(source, "name", "<bytes>")
     return str(getattr(source, "name", "<stream>"))
 
 
@@ -97,13 +202,7 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
     """
     name = _name(source)
     if isinstance(source, str | Path):
-        path = Path(source)
-        if not path.is_file():
-            raise ImageError(_MSG_MISSING.format(name=name))
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ImageError(_MSG_FILE_TOO_BIG.format(name=name, size=size, limit=MAX_FILE_BYTES))
-        data = path.read_bytes()
+        data = read_image_bytes(source)
     elif isinstance(source, bytes | bytearray):
         data = bytes(source)
     else:
@@ -128,6 +227,7 @@ def open_header(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS
             raise ImageError(_MSG_UNKNOWN.format(name=name, detail=exc)) from exc
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+    im.audit_name = name  # type: ignore[attr-defined] - names the file in later messages
     width, height = im.size
     if width < 1 or height < 1:
         raise ImageError(_MSG_ZERO.format(name=name, width=width, height=height))
@@ -215,13 +315,16 @@ def to_rgb(im: Image.Image) -> npt.NDArray[np.uint8]:
     elif mode.startswith("I;16") or mode == "I":
         arr = np.repeat(_sixteen_to_eight(np.asarray(im))[..., None], 3, axis=2)
     elif mode == "F":
+        n_bad = int(np.count_nonzero(~np.isfinite(np.asarray(im, dtype=np.float64))))
+        if n_bad:
+            raise ImageError(_MSG_NAN.format(name=_image_name(im), n=n_bad,
+                                             total=im.width * im.height))
         gray = np.clip(np.rint(np.asarray(im, dtype=np.float64)), 0, 255).astype(np.uint8)
         arr = np.repeat(gray[..., None], 3, axis=2)
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV"):
         arr = np.asarray(im.convert("RGB"))
     else:
-        raise ImageError(_MSG_MODE.format(name=getattr(im, "filename", "") or "<image>",
-                                          mode=mode))
+        raise ImageError(_MSG_MODE.format(name=_image_name(im), mode=mode))
     return np.ascontiguousarray(arr, dtype=np.uint8)
 
 
@@ -231,11 +334,17 @@ def exif_orientation(im: Image.Image) -> int:
         value = im.getexif().get(ORIENTATION_TAG, 1)
     except (OSError, SyntaxError, ValueError, TypeError):
         return 1
-    try:
-        value = int(value)
-    except (TypeError, ValueError):
+    if not isinstance(value, int) or isinstance(value, bool):
+        # Pillow's exif_transpose ignores a tag stored with another type (e.g. ASCII "6");
+        # so does the program, so rotating here would crop other pixels than it does.
+        log.warning("%s: EXIF orientation stored as %s %r, not an integer; ignored (as Pillow "
+                    "does)", _image_name(im), type(value).__name__, value)
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+def _image_name(im: Image.Image) -> str:
+    return getattr(im, "audit_name", None) or getattr(im, "filename", "") or "<image>"
 
 
 def apply_orientation(arr: npt.NDArray[np.generic], orientation: int) -> npt.NDArray[np.generic]:

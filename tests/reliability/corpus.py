@@ -9,6 +9,7 @@ the behaviour the project must show for it, so the tests can parametrize over :d
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zlib
@@ -333,7 +334,51 @@ def missing_file(folder: Path) -> DecodeCase:
 def directory_named_jpg(folder: Path) -> DecodeCase:
     path = folder / "adir.jpg"
     path.mkdir()
-    return DecodeCase("directory_named_jpg", path, error=_err(str(path), r"file does not exist"))
+    return DecodeCase("directory_named_jpg", path,
+                      error=_err(str(path), r": is a directory, not an image file"))
+
+
+def fifo_named_jpg(folder: Path) -> DecodeCase:
+    # Opening a FIFO blocks until a writer comes: it must be refused by what it is, unopened.
+    path = folder / "pipe.jpg"
+    os.mkfifo(path)
+    return DecodeCase("fifo_named_jpg", path,
+                      error=_err(str(path), r": is a named pipe \(FIFO\), not an image file"))
+
+
+def device_named_jpg(folder: Path) -> DecodeCase:
+    path = folder / "null.jpg"
+    path.symlink_to("/dev/null")
+    return DecodeCase("device_named_jpg", path,
+                      error=_err(str(path), r": is a character device, not an image file"))
+
+
+def nan_float_tiff(folder: Path) -> DecodeCase:
+    # A 32-bit float image with NaN pixels: reading them as 0 (black) would be silent damage.
+    arr = np.full((8, 8), 100.0, np.float32)
+    arr[2:4, 2:5] = np.nan
+    path = folder / "nan.tif"
+    Image.fromarray(arr, mode="F").save(path, "TIFF")
+    return DecodeCase("nan_float_tiff", path,
+                      error=_err(str(path), r": 6 of 64 pixels are NaN or infinite"))
+
+
+def _exif_ascii_orientation() -> bytes:
+    # Little-endian TIFF with one IFD entry: tag 0x0112, type 2 (ASCII), count 2, value "6\0".
+    ifd = struct.pack("<H", 1) + struct.pack("<HHI4s", 0x0112, 2, 2, b"6\x00\x00\x00")
+    return b"Exif\x00\x00" + b"II*\x00" + struct.pack("<I", 8) + ifd + struct.pack("<I", 0)
+
+
+def exif_orientation_ascii(folder: Path) -> DecodeCase:
+    # Orientation stored as the text "6": Pillow's exif_transpose (and so the program) ignores
+    # it; the image must come back in stored orientation (with a logged warning).
+    stored = _quadrants(32, 16)
+    path = _write(folder, "exif_ascii.jpg", _jpeg_bytes(stored, exif=_exif_ascii_orientation()))
+    with Image.open(path) as im:
+        assert im.getexif().get(0x0112) == "6"
+        expected = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
+    assert expected.shape[:2] == (16, 32)
+    return DecodeCase("exif_orientation_ascii", path, shape=(16, 32), expected=expected, atol=2)
 
 
 def symlink_to_image(folder: Path) -> DecodeCase:
@@ -379,6 +424,10 @@ DECODE: dict[str, Callable[[Path], DecodeCase]] = {
     "broken_unicode_name": broken_unicode_name,
     "missing_file": missing_file,
     "directory_named_jpg": directory_named_jpg,
+    "fifo_named_jpg": fifo_named_jpg,
+    "device_named_jpg": device_named_jpg,
+    "nan_float_tiff": nan_float_tiff,
+    "exif_orientation_ascii": exif_orientation_ascii,
     "symlink_to_image": symlink_to_image,
 }
 #: The decode kinds that must fail (the runner turns each into an ``error`` record).
@@ -386,6 +435,7 @@ DECODE_ERRORS = (
     "truncated_jpeg", "jpeg_missing_scan", "jpeg_corrupt_huffman", "jpeg_garbage_header",
     "decompression_bomb_png", "png_bad_crc", "zero_bytes", "one_byte", "text_named_jpg",
     "html_named_jpg", "svg", "pdf", "broken_unicode_name", "missing_file", "directory_named_jpg",
+    "fifo_named_jpg", "device_named_jpg", "nan_float_tiff",
 )
 
 
@@ -570,6 +620,34 @@ def folder_na_like_values(root: Path) -> FolderCase:
                       groups=["null", "NA"])
 
 
+def folder_utf16_csv(root: Path) -> FolderCase:
+    # Excel's "Unicode text" export: UTF-16 with a byte-order mark.
+    folder, csv = _dataset(root, "")
+    csv.write_text("id,file,race\nx,a.png,black\n", encoding="utf-16")
+    return FolderCase("csv_utf16", folder, csv, error=ValueError,
+                      message=f"{csv} is UTF-16 (little-endian), byte-order mark FF FE; save it "
+                              "as UTF-8 (spreadsheet: 'CSV UTF-8'; or iconv -f UTF-16 -t UTF-8 "
+                              "in.csv > out.csv) and point data.csv at that file")
+
+
+def folder_duplicate_columns(root: Path) -> FolderCase:
+    # pandas would silently read the second "race" as "race.1": the grouping would be a guess.
+    folder, csv = _dataset(root, "id,file,race,gender,race\nx,a.png,black,f,white\n")
+    return FolderCase("csv_duplicate_columns", folder, csv, error=ValueError,
+                      message=f"{csv} has duplicate column names ('race' in columns 3, 5); "
+                              "rename or remove one so each column is read as what it says")
+
+
+def folder_directory_as_image(root: Path) -> FolderCase:
+    folder, csv = _dataset(root, "id,file,race\nx,a.png,black\ny,sub,white\nz,pipe,white\n")
+    (folder / "sub").mkdir()
+    os.mkfifo(folder / "pipe")
+    return FolderCase("csv_names_directory_and_fifo", folder, csv, error=ValueError,
+                      message=f"{csv} names 2 entr(ies) in data.folder that are not image files: "
+                              "sub (a directory), pipe (a named pipe (FIFO)); point the file "
+                              "column at the images themselves")
+
+
 #: kind -> writer, for every folder-dataset kind.
 FOLDER: dict[str, Callable[[Path], FolderCase]] = {
     "duplicate_ids": folder_duplicate_ids,
@@ -588,4 +666,7 @@ FOLDER: dict[str, Callable[[Path], FolderCase]] = {
     "dotdot_staying_inside": folder_inner_dotdot,
     "csv_with_utf8_bom": folder_bom,
     "na_like_strings_kept": folder_na_like_values,
+    "csv_utf16": folder_utf16_csv,
+    "csv_duplicate_columns": folder_duplicate_columns,
+    "csv_names_directory_and_fifo": folder_directory_as_image,
 }

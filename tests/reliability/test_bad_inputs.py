@@ -150,3 +150,13 @@ def test_runner_records_unreadable_image_as_error_naming_the_file(kind: str,
     assert hit.error.map(lambda e: str(case.path) in e).all()
     assert hit.error.str.startswith("ImageError: ").all()
     assert (records[~uses_bad].outcome != "error").all()
+
+
+def test_ascii_exif_orientation_is_ignored_with_a_warning(tmp_path: Path, caplog) -> None:
+    case = DECODE["exif_orientation_ascii"](tmp_path)
+    with caplog.at_level("WARNING", logger="audit.data.images"):
+        out = load_image(case.path)
+    assert out.shape == (16, 32, 3)  # stored orientation, as Pillow's exif_transpose leaves it
+    assert [r.getMessage() for r in caplog.records] == [
+        f"{case.path}: EXIF orientation stored as str '6', not an integer; ignored (as Pillow "
+        "does)"]
