@@ -63,7 +63,8 @@ def test_rate_statistics_report_delta_and_ratio():
 
 
 def test_win_rates_pool_both_orders_and_orient_pairs(pairwise_records):
-    table = compute_win_rates(pairwise_records).set_index(["group_a", "group_b"])
+    table = compute_win_rates(pairwise_records, inference="independent").set_index(
+        ["group_a", "group_b"])
     bf = table.loc[("black_female", "white_female")]
     # 50 trials: A wins 30 first, 25 second, but 2 of the second-order composites were background
     assert (bf["n"], bf["wins_a"], bf["n_background"], bf["n_total"]) == (98, 53, 2, 100)
