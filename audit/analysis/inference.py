@@ -267,6 +267,19 @@ def normal_p_values(estimate: npt.ArrayLike, se: npt.ArrayLike, *, null: float =
     return np.where(np.isfinite(z), p, np.nan)
 
 
+def _min_group_images(image_a, image_b, group_a, group_b, unit, n_units, *, fallback):
+    """Distinct images of the smallest group per unit (``fallback`` without groups)."""
+    if group_a is None or group_b is None:
+        return np.asarray(fallback, dtype=float)
+    frame = pd.DataFrame({
+        "unit": np.concatenate([unit, unit]),
+        "group": np.concatenate([np.asarray(group_a).astype(str), np.asarray(group_b).astype(str)]),
+        "image": np.concatenate([np.asarray(image_a).astype(str), np.asarray(image_b).astype(str)]),
+    })
+    counts = frame.groupby(["unit", "group"])["image"].nunique().groupby("unit").min()
+    return counts.reindex(range(n_units)).to_numpy(dtype=float)
+
+
 def pair_rate_table(frame: pd.DataFrame, *, outcome_col: str = "outcome", **kwargs) -> pd.DataFrame:
     """Rates per group pair of any binary crop outcome on pairwise-shaped records.
 
@@ -351,8 +364,10 @@ def rate_inference(
     with np.errstate(invalid="ignore", divide="ignore"):
         binom_var = mean * (1 - mean) / n
     out = dict(dm)
-    # t reference with (images per side - 1) degrees of freedom: few images, too small a meat
-    out["df"] = np.maximum(dm["n_images"] / 2 - 1, 1.0)
+    # t reference with (images of the smallest group - 1) degrees of freedom: with few images
+    # the robust meat is too small (calibrated in bench/calibration.py)
+    out["df"] = np.maximum(_min_group_images(image_a, image_b, group_a, group_b, u, n_u,
+                                             fallback=dm["n_images"] / 2) - 1, 1.0)
     if inference == "independent":
         out["se"] = np.sqrt(binom_var)
         return out

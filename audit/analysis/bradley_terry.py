@@ -1,0 +1,243 @@
+"""Group-level Bradley-Terry model with a position term (docs/statistics.md §4).
+
+``logit P(A wins) = θ_group(A) - θ_group(B) + γ·pos`` with ``pos = +1`` when A sits first
+(left/top) and ``-1`` otherwise, the first group of ``group_order`` as reference (θ = 0). Fit
+by maximum likelihood on all decided cross-group composites at once; standard errors are
+dyadic-robust on one image id space (:mod:`audit.analysis.inference`). ``expit(γ)`` is then the
+first slot's win rate between two otherwise equal images.
+
+Outputs (:func:`fit_bradley_terry`): a parameter table (θ per group, γ, and for two binary
+factors the main effects and the interaction as contrasts of θ), predicted win rates for every
+pair of groups (also pairs never run; averaged over the two positions) and a lack-of-fit test
+against the saturated model per pair and position. A parameter or prediction the design cannot
+identify (e.g. groups never compared, or position never varied with too few pairs) is reported
+with ``identifiable = False`` and no number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from scipy.special import expit
+from scipy.stats import chi2, norm
+
+from audit.analysis.aggregates import NON_FACTOR_COLUMNS
+from audit.analysis.inference import dyadic_meat, image_codes
+from audit.analysis.win_rates import orient_pairs
+
+BT_COLUMNS = ("term", "kind", "estimate", "se", "ci_low", "ci_high", "z", "p_value",
+              "identifiable", "note")
+PREDICTION_COLUMNS = ("group_a", "group_b", "observed", "n", "rate", "se", "ci_low", "ci_high",
+                      "identifiable", "note")
+NOT_IDENTIFIABLE = "not identifiable from this design"
+_TOL = 1e-8
+
+
+@dataclass
+class BradleyTerry:
+    """Result of :func:`fit_bradley_terry` (all tidy tables)."""
+
+    parameters: pd.DataFrame
+    predictions: pd.DataFrame
+    fit: pd.DataFrame
+
+
+def _estimable(contrast: np.ndarray, null_space: np.ndarray) -> bool:
+    return bool(null_space.size == 0 or np.all(np.abs(contrast @ null_space) < 1e-6))
+
+
+def fit_bradley_terry(
+    records: pd.DataFrame,
+    *,
+    group_order: Sequence[str] | None = None,
+    groups: pd.DataFrame | None = None,
+    alpha: float = 0.05,
+    deff: float | None = None,
+) -> BradleyTerry:
+    """Fit the group-level Bradley-Terry model with position and dyadic-robust SEs.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        Pairwise records (``group_a``, ``group_b``, ``image_a``, ``image_b``, ``outcome``,
+        ``position_a`` or ``order``); same-group rows inform γ only.
+    group_order : sequence of str, optional
+        Group order; the first is the reference (default: sorted labels, plus any groups of
+        ``groups``).
+    groups : pandas.DataFrame, optional
+        ``tables/groups.csv``; its groups get predictions even if never run, and with exactly two
+        binary factors the main effects and their interaction are added.
+    alpha : float
+        1 - confidence level.
+    deff : float, optional
+        Mean design effect for the Rao-Scott corrected lack-of-fit test (default 1).
+
+    Returns
+    -------
+    BradleyTerry
+        ``parameters`` (``BT_COLUMNS``), ``predictions`` (``PREDICTION_COLUMNS``; ``observed``
+        says whether the pair was run) and ``fit`` (one row: deviance, df, corrected p-value,
+        rank, notes).
+
+    Raises
+    ------
+    ValueError
+        If there are no decided composites.
+    """
+    oriented = orient_pairs(records, group_order=group_order)
+    decided = oriented[oriented["pair_a_wins"].notna()].reset_index(drop=True)
+    if decided.empty:
+        raise ValueError("Bradley-Terry: no decided composites (outcome a/b) to fit")
+    labels = sorted(set(decided["group_a"].astype(str)) | set(decided["group_b"].astype(str)))
+    if groups is not None:
+        labels = sorted(set(labels) | set(groups["group"].astype(str)))
+    order = list(group_order) if group_order is not None else labels
+    order = [g for g in order if g in labels]
+    index = {g: i for i, g in enumerate(order)}
+    n, k = len(decided), len(order)
+    x = np.zeros((n, k))
+    ga = decided["group_a"].astype(str).map(index).to_numpy()
+    gb = decided["group_b"].astype(str).map(index).to_numpy()
+    x[np.arange(n), ga] += 1.0
+    x[np.arange(n), gb] -= 1.0
+    pos = np.where(decided["a_first"].to_numpy(), 1.0, -1.0)
+    design = np.column_stack([x[:, 1:], pos])  # reference group dropped
+    names = [*order[1:], "position"]
+    y = (decided["outcome"].astype(str) == "a").to_numpy(dtype=float)
+    _, sv, vt = np.linalg.svd(design, full_matrices=True)
+    rank = int((sv > _TOL * max(sv.max(initial=0), 1)).sum())
+    null_space = vt[rank:].T  # columns span the null space of the design
+    result = sm.GLM(y, design, family=sm.families.Binomial()).fit(method="pinv" if rank <
+                                                                  design.shape[1] else "IRLS")
+    beta = np.asarray(result.params)
+    mu = expit(design @ beta)
+    scores = design * (y - mu)[:, None]
+    ca, cb, n_img = image_codes(decided["image_a"], decided["image_b"])
+    meat = dyadic_meat(scores, ca, cb)[0] * (n_img / max(n_img - 1, 1))
+    bread = np.linalg.pinv(design.T @ (design * (mu * (1 - mu))[:, None]))
+    vcov = bread @ meat @ bread
+    z_crit = norm.ppf(1 - alpha / 2)
+
+    def contrast_row(term: str, kind: str, c: np.ndarray, note: str = "") -> dict:
+        if not _estimable(c, null_space):
+            return {"term": term, "kind": kind, "estimate": np.nan, "se": np.nan,
+                    "ci_low": np.nan, "ci_high": np.nan, "z": np.nan, "p_value": np.nan,
+                    "identifiable": False, "note": NOT_IDENTIFIABLE}
+        est, se = float(c @ beta), float(np.sqrt(max(c @ vcov @ c, 0.0)))
+        z = est / se if se > 0 else np.nan
+        return {"term": term, "kind": kind, "estimate": est, "se": se,
+                "ci_low": est - z_crit * se, "ci_high": est + z_crit * se, "z": z,
+                "p_value": float(2 * norm.sf(abs(z))) if np.isfinite(z) else np.nan,
+                "identifiable": True, "note": note}
+
+    p = design.shape[1]
+    rows = [contrast_row(order[0], "ability", np.zeros(p), "reference (θ = 0)")]
+    rows[0].update(se=0.0, ci_low=0.0, ci_high=0.0, z=np.nan, p_value=np.nan)
+    for j, name in enumerate(names):
+        c = np.zeros(p)
+        c[j] = 1.0
+        kind = "position" if name == "position" else "ability"
+        note = ("log-odds of the first slot between equal images; expit(γ) is its win rate"
+                if kind == "position" else f"log-odds vs {order[0]}")
+        rows.append(contrast_row(name, kind, c, note))
+    theta_c = {g: (np.eye(p)[index[g] - 1] if index[g] > 0 else np.zeros(p)) for g in order}
+    rows += _factor_contrasts(groups, theta_c, contrast_row)
+    parameters = pd.DataFrame(rows, columns=list(BT_COLUMNS))
+    swapped = _swapped_within_pairs(decided)
+    if not swapped and bool(parameters.loc[parameters["term"] == "position",
+                                           "identifiable"].iloc[0]):
+        mask = parameters["term"] == "position"
+        parameters.loc[mask, "note"] = ("identified only through the additive model: positions "
+                                        "were never swapped within a pair")
+    predictions = _predictions(decided, order, theta_c, beta, vcov, null_space, p, z_crit)
+    fit = _lack_of_fit(decided, y, mu, rank, deff)
+    return BradleyTerry(parameters=parameters, predictions=predictions, fit=fit)
+
+
+def _swapped_within_pairs(decided: pd.DataFrame) -> bool:
+    """Whether some cross-group pair was seen with its first group in both positions."""
+    cross = decided[decided["pair_a"] != decided["pair_b"]]
+    return bool(cross.groupby(["pair_a", "pair_b"])["pair_a_first"].nunique().gt(1).any())
+
+
+def _factor_contrasts(groups, theta_c, contrast_row) -> list[dict]:
+    """Return the main effects and interaction of two binary factors as contrasts of θ."""
+    if groups is None:
+        return []
+    table = groups.drop_duplicates("group").set_index("group")
+    factors = [c for c in table.columns if c not in NON_FACTOR_COLUMNS]
+    if len(factors) != 2 or not set(table.index) <= set(theta_c):
+        return []
+    f1, f2 = factors
+    lv1, lv2 = sorted(table[f1].astype(str).unique()), sorted(table[f2].astype(str).unique())
+    if len(lv1) != 2 or len(lv2) != 2:
+        return []
+    cell = {(str(r[f1]), str(r[f2])): g for g, r in table.iterrows()}
+    if len(cell) != 4:
+        return []
+    t = {key: theta_c[g] for key, g in cell.items()}
+    (a1, a2), (b1, b2) = lv1, lv2
+    main1 = 0.5 * ((t[(a2, b1)] - t[(a1, b1)]) + (t[(a2, b2)] - t[(a1, b2)]))
+    main2 = 0.5 * ((t[(a1, b2)] - t[(a1, b1)]) + (t[(a2, b2)] - t[(a2, b1)]))
+    inter = (t[(a2, b2)] - t[(a2, b1)]) - (t[(a1, b2)] - t[(a1, b1)])
+    return [
+        contrast_row(f"{f1}: {a2} vs {a1}", "factor", main1,
+                     f"log-odds, averaged over {f2}"),
+        contrast_row(f"{f2}: {b2} vs {b1}", "factor", main2,
+                     f"log-odds, averaged over {f1}"),
+        contrast_row(f"{f1} x {f2}", "interaction", inter,
+                     f"difference of the {f2} effect between {f1} levels (log-odds)"),
+    ]
+
+
+def _predictions(decided, order, theta_c, beta, vcov, null_space, p, z_crit) -> pd.DataFrame:
+    """P(A beats B) averaged over the two positions, delta-method SE, every pair of groups."""
+    run = decided.groupby(["pair_a", "pair_b"]).size()
+    gamma_c = np.zeros(p)
+    gamma_c[-1] = 1.0
+    rows = []
+    for a, b in combinations(order, 2):
+        c = theta_c[a] - theta_c[b]
+        n_run = int(run.get((a, b), 0))
+        if not (_estimable(c, null_space) and _estimable(gamma_c, null_space)):
+            rows.append({"group_a": a, "group_b": b, "observed": n_run > 0, "n": n_run,
+                         "rate": np.nan, "se": np.nan, "ci_low": np.nan, "ci_high": np.nan,
+                         "identifiable": False, "note": NOT_IDENTIFIABLE})
+            continue
+        d, g = float(c @ beta), float(gamma_c @ beta)
+        r1, r2 = expit(d + g), expit(d - g)
+        rate = 0.5 * (r1 + r2)
+        grad = 0.5 * (r1 * (1 - r1) * (c + gamma_c) + r2 * (1 - r2) * (c - gamma_c))
+        se = float(np.sqrt(max(grad @ vcov @ grad, 0.0)))
+        rows.append({"group_a": a, "group_b": b, "observed": n_run > 0, "n": n_run,
+                     "rate": rate, "se": se, "ci_low": max(rate - z_crit * se, 0.0),
+                     "ci_high": min(rate + z_crit * se, 1.0), "identifiable": True,
+                     "note": "" if n_run else "never run: predicted by the model"})
+    return pd.DataFrame(rows, columns=list(PREDICTION_COLUMNS))
+
+
+def _lack_of_fit(decided, y, mu, rank, deff) -> pd.DataFrame:
+    """Deviance against the saturated model per (pair, orientation, position) cell."""
+    cells = pd.DataFrame({"ga": decided["group_a"].astype(str), "gb": decided["group_b"].astype(
+        str), "pos": decided["a_first"].to_numpy(), "y": y, "mu": mu})
+    agg = cells.groupby(["ga", "gb", "pos"]).agg(w=("y", "sum"), e=("mu", "sum"),
+                                                 n=("y", "size"))
+    w, e, n = agg["w"].to_numpy(), agg["e"].to_numpy(), agg["n"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term1 = np.where(w > 0, w * np.log(w / e), 0.0)
+        term2 = np.where(n - w > 0, (n - w) * np.log((n - w) / (n - e)), 0.0)
+    deviance = float(2 * (term1 + term2).sum())
+    df = len(agg) - rank
+    scale = deff if deff and np.isfinite(deff) and deff > 0 else 1.0
+    p_value = float(chi2.sf(deviance / scale, df)) if df > 0 else np.nan
+    return pd.DataFrame([{
+        "deviance": deviance, "df": df, "deff": scale, "p_value": p_value, "rank": rank,
+        "n": len(decided), "cells": len(agg),
+        "note": ("lack of fit vs the saturated pair x position model; Rao-Scott corrected by "
+                 "the mean design effect" if df > 0 else "saturated: no lack-of-fit test"),
+    }])
