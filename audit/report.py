@@ -158,7 +158,8 @@ def derive_caveats(
             if share > background_threshold:
                 caveats.append(CAVEAT_BACKGROUND.format(share=share, n=lost,
                                                         total=int(row["n_total"])))  # fmt: skip
-    if win_rates is not None and len(win_rates):
+    if win_rates is not None and len(win_rates) and (
+            "inference" not in win_rates or (win_rates["inference"] == "independent").any()):
         caveats.append(CAVEAT_POOLED)
     return caveats
 

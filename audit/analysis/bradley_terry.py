@@ -22,7 +22,6 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
 from scipy.special import expit
 from scipy.stats import chi2, norm
 
@@ -112,9 +111,7 @@ def fit_bradley_terry(
     _, sv, vt = np.linalg.svd(design, full_matrices=True)
     rank = int((sv > _TOL * max(sv.max(initial=0), 1)).sum())
     null_space = vt[rank:].T  # columns span the null space of the design
-    result = sm.GLM(y, design, family=sm.families.Binomial()).fit(method="pinv" if rank <
-                                                                  design.shape[1] else "IRLS")
-    beta = np.asarray(result.params)
+    beta = _newton_logit(design, y)
     mu = expit(design @ beta)
     scores = design * (y - mu)[:, None]
     ca, cb, n_img = image_codes(decided["image_a"], decided["image_b"])
@@ -157,6 +154,24 @@ def fit_bradley_terry(
     predictions = _predictions(decided, order, theta_c, beta, vcov, null_space, p, z_crit)
     fit = _lack_of_fit(decided, y, mu, rank, deff)
     return BradleyTerry(parameters=parameters, predictions=predictions, fit=fit)
+
+
+def _newton_logit(x: np.ndarray, y: np.ndarray, *, max_iter: int = 50) -> np.ndarray:
+    """ML logistic fit by Newton steps with a pseudo-inverse (minimum-norm if rank-deficient).
+
+    Raises ``ValueError`` when it does not converge (e.g. perfect separation).
+    """
+    beta = np.zeros(x.shape[1])
+    for _ in range(max_iter):
+        mu = expit(x @ beta)
+        step = np.linalg.pinv(x.T @ (x * (mu * (1 - mu))[:, None])) @ (x.T @ (y - mu))
+        beta = beta + step
+        if np.max(np.abs(step)) < 1e-10:
+            return beta
+        if np.max(np.abs(beta)) > 30:
+            break
+    raise ValueError("Bradley-Terry fit did not converge (a group or position always wins or "
+                     "always loses: perfect separation); the win rates are still valid")
 
 
 def _swapped_within_pairs(decided: pd.DataFrame) -> bool:
