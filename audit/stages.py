@@ -124,7 +124,8 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
                                                 inference=a.inference, margin=a.margin))
     if position:
         out.tables[f"{prefix}position"] = pd.concat(position, ignore_index=True)
-    if not pairs.empty:
+    # records made elsewhere (audit.analyse --records) may lack the soft-policy columns
+    if not pairs.empty and {"p_a_sample", "p_a_topk", "mass_a", "mass_b"} <= set(pairs.columns):
         out.tables[f"{prefix}policies"] = compute_policy_rates(pairs, group_order=order)
     n_pairs = max(len(win_rates), 1)
     out.tables[f"{prefix}power"] = power_table(a.power_deltas, k=n_pairs, alpha=a.alpha,
