@@ -147,6 +147,12 @@ def open_records(path: Path, overrides: list[str]) -> OpenedRun:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such records file")
     frame = validate_records(_read_table(path), where=str(path))
+    for col in ("model", "cropper"):
+        if col in frame.columns and frame[col].nunique() > 1:
+            raise ValueError(f"{path}: column {col!r} holds several values "
+                             f"{sorted(map(str, frame[col].unique()))[:5]}; analyse one at a "
+                             "time (filter the file) or use "
+                             "audit.analysis.inference.pair_rate_table(..., by=[col])")
     swapped = frame.groupby(["design", "trial"])["order"].nunique().gt(1).any()
     settings = _settings({"name": "reanalysis", "compare": {
         "design": "pairwise", "counterbalance": bool(swapped)}}, overrides)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 from scipy.stats import t as student_t
 
 from audit.analysis.inference import Inference, rate_inference
@@ -214,8 +215,9 @@ def _paired_row(n_first: int, n_second: int, *, alpha: float, ci_method: CiMetho
     low, high = rate_intervals([n_first], [n], alpha=alpha, ci_method="beta")
     pis = np.array([n_first / n if n else np.nan, low[0], high[0]])
     with np.errstate(divide="ignore", invalid="ignore"):
-        odds = np.sqrt(pis / (1 - pis))  # exp(γ)
-    rates = odds / (1 + odds)  # expit(γ)
+        gamma = logit(pis) / 2
+        odds = np.exp(gamma)  # exp(γ)
+        rates = expit(gamma)  # expit(γ)
     se_pi = np.sqrt(pis[0] * (1 - pis[0]) / n) if n else np.nan
     with np.errstate(divide="ignore", invalid="ignore"):
         # delta method: d expit(logit(π)/2) / dπ = r (1 - r) / (2 π (1 - π))

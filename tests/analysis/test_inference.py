@@ -190,3 +190,15 @@ def test_bradley_terry_separates_position_when_never_swapped():
     assert par.loc["position", "identifiable"]
     assert "never swapped" in par.loc["position", "note"]
     assert par.loc["position", "ci_low"] < 0.4 < par.loc["position", "ci_high"]
+
+
+def test_by_columns_split_the_table_like_separate_calls():
+    one = _simulate(25, 150, 0.5, seed=7).assign(cropper="one")
+    two = _simulate(25, 150, 0.5, theta=0.6, seed=8).assign(cropper="two")
+    both = pair_rate_table(pd.concat([one, two], ignore_index=True), by=["cropper"])
+    assert list(both["cropper"]) == ["one", "two"]
+    alone = compute_win_rates(two).iloc[0]
+    row = both.iloc[1]
+    for col in ("n", "rate", "se", "n_trials", "deff"):
+        assert row[col] == pytest.approx(alone[col]), col
+    assert row["family"].startswith("win_rates: 2 ")  # one family for the whole table
