@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from audit.analysis.aggregates import compute_aggregates
-from audit.analysis.bradley_terry import fit_bradley_terry
+from audit.analysis.bradley_terry import fit_bradley_terry, fit_image_random_effects
 from audit.analysis.caveats import statistics_caveats
 from audit.analysis.covariates import build_covariate_table
 from audit.analysis.kway import compute_kway_shares
@@ -132,6 +132,11 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
                                                power=a.power, win_rates=win_rates)
     if a.bradley_terry and not pairs.empty:
         _bradley_terry(records, order, groups, win_rates, out, alpha=a.alpha, prefix=prefix)
+        if a.bt_random_effects:
+            re_table = _try(out.notes, "image random-effect check", fit_image_random_effects,
+                            records, group_order=order, alpha=a.alpha, seed=settings.seed)
+            if re_table is not None:
+                out.tables[f"{prefix}bradley_terry_random_effects"] = re_table
     if a.regression and not pairs.empty:
         coef = _try(out.notes, "win regression (total effect)", fit_win_regression, pairs,
                     groups=groups, cluster=a.cluster, alpha=a.alpha)

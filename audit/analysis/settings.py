@@ -43,6 +43,8 @@ class AnalysisConfig:
     mechanism: bool = True
     # group-level Bradley-Terry model with position (tables/bradley_terry*)
     bradley_terry: bool = True
+    # also fit crossed image random effects as a check (variational Bayes; slower)
+    bt_random_effects: bool = False
     power_deltas: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1])
     power: float = 0.8
     # analyse the same-group "baseline" design as a pure position test

@@ -202,3 +202,29 @@ def test_by_columns_split_the_table_like_separate_calls():
     for col in ("n", "rate", "se", "n_trials", "deff"):
         assert row[col] == pytest.approx(alone[col]), col
     assert row["family"].startswith("win_rates: 2 ")  # one family for the whole table
+
+
+@pytest.mark.slow
+def test_image_random_effect_check_recovers_the_image_sd():
+    from audit.analysis.bradley_terry import fit_image_random_effects
+
+    rng = np.random.default_rng(0)
+    u = {g: rng.normal(0, 1.5, 20) for g in "abc"}
+    theta = {"a": 0.0, "b": 0.6, "c": -0.6}
+    parts, t0 = [], 0
+    for ga, gb in (("a", "b"), ("a", "c"), ("b", "c")):
+        n = 150
+        ia, ib = rng.integers(0, 20, n), rng.integers(0, 20, n)
+        for order in (0, 1):
+            pos = 1 if order == 0 else -1
+            won = rng.random(n) < expit(theta[ga] - theta[gb] + u[ga][ia] - u[gb][ib] + 0.4 * pos)
+            parts.append(pd.DataFrame({
+                "trial": t0 + np.arange(n), "order": order, "design": "pairwise",
+                "group_a": ga, "group_b": gb, "image_a": np.char.add(ga, ia.astype(str)),
+                "image_b": np.char.add(gb, ib.astype(str)),
+                "position_a": "left" if order == 0 else "right",
+                "outcome": np.where(won, "a", "b")}))
+        t0 += n
+    table = fit_image_random_effects(pd.concat(parts, ignore_index=True)).set_index("term")
+    assert table.loc["image_sd", "ci_low"] < 1.5 < table.loc["image_sd", "ci_high"]
+    assert table.loc["position", "ci_low"] < 0.4 < table.loc["position", "ci_high"]
