@@ -101,8 +101,9 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
         hits.append(bool(row["p_value"] < alpha))
         # the power the power table would predict from this run's variance components
         se = float(np.sqrt(row["var_image"] + row["var_pair"]))
+        df = max(min(row["n_images_a"], row["n_images_b"]) - 1, 1)
         predicted.append(predicted_power(truth_eff[("black_female", "white_female")] - 0.5,
-                                         se, alpha_per_test=alpha))
+                                         se, alpha_per_test=alpha, df=df))
     agg_frame = pd.DataFrame(agg_rej)
     return {
         "m": m, "trials": trials, "sigma": sigma, "replicates": replicates,

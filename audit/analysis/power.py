@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, norm
+from scipy.stats import t as student_t
 
 PowerMethod = Literal["exact", "normal"]
 
@@ -121,8 +122,11 @@ def _exact_powers(ns: np.ndarray, delta: float, level: float) -> np.ndarray:
     return np.where(crit >= 0, binom.cdf(crit, ns, p) + binom.sf(ns - crit - 1, ns, p), 0.0)
 
 
-def predicted_power(delta: float, se: float, *, alpha_per_test: float) -> float:
-    """Power of a two-sided z-test at ``alpha_per_test`` when the estimate has SE ``se``.
+def predicted_power(delta: float, se: float, *, alpha_per_test: float,
+                    df: float | None = None) -> float:
+    """Power of a two-sided test at ``alpha_per_test`` when the estimate has SE ``se``.
+
+    With ``df`` the critical value is Student's t (as the image-aware tests use), else normal.
 
     Examples
     --------
@@ -131,7 +135,8 @@ def predicted_power(delta: float, se: float, *, alpha_per_test: float) -> float:
     """
     if not se > 0:
         return float("nan")
-    z = norm.ppf(1 - alpha_per_test / 2)
+    z = norm.ppf(1 - alpha_per_test / 2) if df is None else student_t.ppf(
+        1 - alpha_per_test / 2, df)
     r = abs(delta) / se
     return float(norm.cdf(r - z) + norm.cdf(-r - z))
 
@@ -217,7 +222,8 @@ def _design_power(delta: float, comp: dict[str, float], *, alpha_per_test: float
         advice = f"{trials} trials per pair at {m:.0f} images per group"
     return {
         "images_per_group": m, "trials_per_pair": t, "deff": comp["deff"],
-        "power_now": predicted_power(delta, se_now, alpha_per_test=alpha_per_test),
+        "power_now": predicted_power(delta, se_now, alpha_per_test=alpha_per_test,
+                                     df=max(m - 1, 1)),
         "trials_needed": trials, "images_needed": images,
         "images_needed_unlimited_trials": images_unlimited, "only_more_images": only_images,
         "advice": advice,

@@ -1,10 +1,12 @@
-"""Win rates per group pair from pairwise records: counts, intervals, exact tests, corrections.
+"""Win rates per group pair from pairwise records: counts, intervals, tests, verdicts.
 
 Input: the pairwise-type records table (``records.parquet``, one row per composite, both orders
 of each trial). Output: one tidy row per unordered group pair, oriented so that ``group_a`` is the
 pair's first group in ``group_order`` (sorted labels by default). Because every trial is run in
 both orders, pooling the two orders gives a position-normalised rate. ``background`` and
-``error`` outcomes are counted (:func:`count_outcomes`), never folded into the rates.
+``error`` outcomes are counted (:func:`count_outcomes`), never folded into the rates. Standard
+errors are image-aware by default (:mod:`audit.analysis.inference`); ``inference="independent"``
+gives the composite-level exact test and Wilson/beta interval for comparison.
 """
 
 from __future__ import annotations
