@@ -108,9 +108,11 @@ def fit_bradley_terry(
     design = np.column_stack([x[:, 1:], pos])  # reference group dropped
     names = [*order[1:], "position"]
     y = (decided["outcome"].astype(str) == "a").to_numpy(dtype=float)
-    _, sv, vt = np.linalg.svd(design, full_matrices=True)
-    rank = int((sv > _TOL * max(sv.max(initial=0), 1)).sum())
-    null_space = vt[rank:].T  # columns span the null space of the design
+    # null space of the design from the small p x p cross-product (never an n x n matrix)
+    eigval, eigvec = np.linalg.eigh(design.T @ design)
+    small = eigval <= _TOL * max(float(eigval.max(initial=0)), 1.0)
+    rank = int((~small).sum())
+    null_space = eigvec[:, small]  # columns span the null space of the design
     beta = _newton_logit(design, y)
     mu = expit(design @ beta)
     scores = design * (y - mu)[:, None]
