@@ -192,14 +192,20 @@ def _aggregate_inference(records: pd.DataFrame, members: list[dict[tuple[str, st
     oriented = orient_pairs(records, group_order=group_order)
     decided = oriented[oriented["pair_a_wins"].notna()
                        & (oriented["pair_a"] != oriented["pair_b"])]
-    key = pd.Series(list(zip(decided["pair_a"], decided["pair_b"], strict=True)),
-                    index=decided.index)
+    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays(
+        [decided["pair_a"].astype(str), decided["pair_b"].astype(str)]))
+    lookup = {key: i for i, key in enumerate(uniques)}
+    wins = decided["pair_a_wins"].to_numpy(dtype=float)
     parts = []
     for unit, keyed in enumerate(members):
-        keep = key.map(lambda k, keyed=keyed: k in keyed).to_numpy(dtype=bool)
+        level_first = np.zeros(len(uniques), dtype=bool)
+        member = np.zeros(len(uniques), dtype=bool)
+        for pair, first in keyed.items():
+            if pair in lookup:
+                member[lookup[pair]], level_first[lookup[pair]] = True, first
+        keep = member[codes]
         sub = decided[keep]
-        level_first = key[keep].map(keyed).to_numpy(dtype=bool)
-        y = np.where(level_first, sub["pair_a_wins"], 1 - sub["pair_a_wins"])
+        y = np.where(level_first[codes[keep]], wins[keep], 1 - wins[keep])
         parts.append(pd.DataFrame({"y": y, "image_a": sub["image_a"].astype(str).to_numpy(),
                                    "image_b": sub["image_b"].astype(str).to_numpy(),
                                    "group_a": sub["group_a"].astype(str).to_numpy(),
