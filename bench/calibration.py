@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from audit.analysis.aggregates import compute_aggregates, groups_from_labels
 from audit.analysis.power import predicted_power
+from audit.analysis.regression import fit_win_regression
 from audit.analysis.win_rates import compute_win_rates
 
 log = logging.getLogger("bench.calibration")
@@ -74,7 +75,8 @@ def population_rate(ga: str, gb: str, sigma: float, *, gamma: float,
 
 
 def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float,
-             effect: float, alpha: float = 0.05, seed: int = 0) -> dict[str, float]:
+             effect: float, alpha: float = 0.05, seed: int = 0,
+             regression: bool = False) -> dict[str, float]:
     """Null and planted-effect statistics of one cell."""
     groups = groups_from_labels(GROUPS)
     pairs = list(combinations(GROUPS, 2))
@@ -82,6 +84,7 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
     truth_null = {p: population_rate(*p, sigma, gamma=gamma, theta={}) for p in pairs}
     truth_eff = {p: population_rate(*p, sigma, gamma=gamma, theta=planted) for p in pairs}
     rej, any_rej, agg_rej, cover, cover_eff, hits, predicted = [], [], [], [], [], [], []
+    reg_rej = []
     for r in tqdm(range(replicates), desc=f"m={m} T={trials} sigma={sigma}", leave=False):
         rec = simulate(m, trials, sigma, gamma=gamma, seed=seed + r)
         wr = compute_win_rates(rec, group_order=list(GROUPS), alpha=alpha)
@@ -92,6 +95,10 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
         cover.append(((wr["ci_low"] <= truth) & (truth <= wr["ci_high"])).mean())
         agg = compute_aggregates(wr, groups, records=rec, group_order=list(GROUPS), alpha=alpha)
         agg_rej.append(agg.set_index("factor")["p_value"].lt(alpha).to_dict())
+        if regression:  # the headline total-effect regression (group + position, dyadic SEs)
+            coef = fit_win_regression(rec, groups=groups).set_index("term")["p_value"]
+            reg_rej.append({"race": coef["race_white"] < alpha,
+                            "gender": coef["gender_male"] < alpha})
         rec_e = simulate(m, trials, sigma, gamma=gamma, theta=planted, seed=seed + 10_000 + r)
         we = compute_win_rates(rec_e, group_order=list(GROUPS), alpha=alpha)
         truth_e = np.array([truth_eff[(a, b)] for a, b in zip(we["group_a"], we["group_b"],
@@ -105,6 +112,8 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
         predicted.append(predicted_power(truth_eff[("black_female", "white_female")] - 0.5,
                                          se, alpha_per_test=alpha, df=df))
     agg_frame = pd.DataFrame(agg_rej)
+    reg = pd.DataFrame(reg_rej) if reg_rej else pd.DataFrame({"race": [np.nan],
+                                                               "gender": [np.nan]})
     return {
         "m": m, "trials": trials, "sigma": sigma, "replicates": replicates,
         "pair_reject": float(np.mean(rej)), "any_pair_holm": float(np.mean(any_rej)),
@@ -113,6 +122,8 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
         "coverage_null": float(np.mean(cover)), "coverage_effect": float(np.mean(cover_eff)),
         "effect_rate_bf_wf": truth_eff[("black_female", "white_female")],
         "power_observed": float(np.mean(hits)), "power_predicted": float(np.mean(predicted)),
+        "reg_race_reject": float(reg["race"].mean()),
+        "reg_gender_reject": float(reg["gender"].mean()),
     }
 
 
@@ -125,6 +136,8 @@ def main() -> None:
                              "power at the per-pair test)")
     parser.add_argument("--cells", default="all", help="'all' or comma list of cell indices")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--regression", action="store_true",
+                        help="also test the race and gender terms of the headline regression")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     cells = CELLS if args.cells == "all" else [CELLS[int(i)] for i in args.cells.split(",")]
@@ -134,7 +147,7 @@ def main() -> None:
         effect = args.effect if args.effect is not None else {20: 0.9, 200: 0.35}[m] * sigma
         start = time.perf_counter()
         row = run_cell(m, trials, sigma, replicates=args.replicates, gamma=args.gamma,
-                       effect=effect, seed=args.seed)
+                       effect=effect, seed=args.seed, regression=args.regression)
         row["effect_logit"] = effect
         row["seconds"] = round(time.perf_counter() - start, 1)
         rows.append(row)
