@@ -37,11 +37,6 @@ FALLBACK_FIX = (
     "FastGaze weights (model.weights=PATH or AUDIT_FASTGAZE_WEIGHTS=PATH, or allow the "
     "download) and rerun; manifest.json has the full message."
 )
-CAVEAT_CONFOUNDED = (
-    "group and position are confounded for {pairs}: in every decided composite the same group "
-    "took the first slot, so a position preference reads as group bias there; run with "
-    "compare.counterbalance=true"
-)
 CAVEAT_SMALL_GROUPS = (
     "small groups: {groups} ha{s} fewer than {min_images} images; with so few images per group "
     "the intervals are wide and say little about the population of faces"
@@ -214,12 +209,7 @@ def derive_caveats(
                                                           strict=True))
             caveats.append(CAVEAT_SMALL_GROUPS.format(groups=names, min_images=min_images,
                                                       s="s" if len(small) == 1 else "ve"))
-    if win_rates is not None and {"n_a_first", "n_a_second"} <= set(win_rates.columns):
-        one_way = win_rates[(win_rates["n_a_first"] == 0) | (win_rates["n_a_second"] == 0)]
-        if len(one_way):
-            pairs = ", ".join(f"{a} vs {b}" for a, b in zip(one_way["group_a"],
-                                                            one_way["group_b"], strict=True))
-            caveats.append(CAVEAT_CONFOUNDED.format(pairs=pairs))
+    # pairs whose positions were never swapped: audit.analysis.caveats.statistics_caveats
     if win_rates is not None and position is not None and len(win_rates) and len(position):
         pos = position[
             (position["scope"] == "all")
@@ -253,10 +243,12 @@ def derive_caveats(
 
 
 def _composite_level(win_rates: pd.DataFrame) -> bool:
-    """Whether the per-pair inference treats composites as independent (old tables: yes)."""
-    if "inference" not in win_rates.columns:
-        return True
-    return bool((win_rates["inference"].astype(str) == "independent").any())
+    """Whether a win-rate table predates image-aware inference (no ``inference`` column).
+
+    Tables computed with ``analysis.inference=independent`` get their own caveat from
+    :func:`audit.analysis.caveats.statistics_caveats`.
+    """
+    return "inference" not in win_rates.columns
 
 
 def _fmt(value: Any) -> str:

@@ -18,6 +18,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from audit.analysis.aggregates import compute_aggregates
+from audit.analysis.bradley_terry import fit_bradley_terry, fit_image_random_effects
+from audit.analysis.caveats import statistics_caveats
 from audit.analysis.covariates import build_covariate_table
 from audit.analysis.kway import compute_kway_shares
 from audit.analysis.policies import compute_policy_rates
@@ -103,17 +105,20 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
     a = settings.analysis
     order = list(groups["group"])
     stats = {"alpha": a.alpha, "ci_method": a.ci_method, "correction": a.correction}
+    image_aware = {"inference": a.inference, "margin": a.margin, "n_boot": a.n_boot,
+                   "seed": settings.seed}
     pairs = records[records["design"] != "baseline"]
     baseline = records[records["design"] == "baseline"]
     out.tables[f"{prefix}outcomes"] = count_outcomes(records, group_order=order)
-    win_rates = compute_win_rates(pairs, group_order=order, **stats)
+    win_rates = compute_win_rates(pairs, group_order=order, **stats, **image_aware)
     out.tables[f"{prefix}win_rates"] = win_rates
     aggregates = None
     factors = [c for c in groups.columns if c not in ("group", "n_images")]
     if len(factors) > 1 and not win_rates.empty:
         # with one factor every pair already is an aggregate of itself
         methods = ["all_pairs", "paper"] if a.paper_aggregates else ["all_pairs"]
-        aggregates = pd.concat([compute_aggregates(win_rates, groups, method=m, **stats)
+        aggregates = pd.concat([compute_aggregates(win_rates, groups, method=m, records=pairs,
+                                                   group_order=order, **stats, **image_aware)
                                 for m in methods], ignore_index=True)
         out.tables[f"{prefix}aggregates"] = aggregates
     if a.paper_aggregates and len(factors) == 2 and not win_rates.empty:
@@ -127,25 +132,37 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
     position = []
     if a.position_baseline and not baseline.empty:
         position.append(compute_position_baseline(baseline, alpha=a.alpha,
-                                                  ci_method=a.ci_method))
+                                                  ci_method=a.ci_method,
+                                                  inference=a.inference, margin=a.margin))
     if settings.compare.counterbalance and not pairs.empty:
-        position.append(compute_position_effect(pairs, alpha=a.alpha, ci_method=a.ci_method))
+        position.append(compute_position_effect(pairs, alpha=a.alpha, ci_method=a.ci_method,
+                                                inference=a.inference, margin=a.margin))
     if position:
         out.tables[f"{prefix}position"] = pd.concat(position, ignore_index=True)
-    if not pairs.empty:
+    # records made elsewhere (audit.analyse --records) may lack the soft-policy columns
+    if not pairs.empty and {"p_a_sample", "p_a_topk", "mass_a", "mass_b"} <= set(pairs.columns):
         out.tables[f"{prefix}policies"] = compute_policy_rates(pairs, group_order=order)
     n_pairs = max(len(win_rates), 1)
     out.tables[f"{prefix}power"] = power_table(a.power_deltas, k=n_pairs, alpha=a.alpha,
-                                               power=a.power)
+                                               power=a.power, win_rates=win_rates)
+    if a.bradley_terry and not pairs.empty:
+        _bradley_terry(records, order, groups, win_rates, out, alpha=a.alpha, prefix=prefix)
+        if a.bt_random_effects:
+            re_table = _try(out.notes, "image random-effect check", fit_image_random_effects,
+                            records, group_order=order, alpha=a.alpha, seed=settings.seed)
+            if re_table is not None:
+                out.tables[f"{prefix}bradley_terry_random_effects"] = re_table
     if a.regression and not pairs.empty:
-        used = sorted(set(pairs["image_a"]) | set(pairs["image_b"]))
-        covariates = _image_covariates(used, table,
-                                       max_pixels=settings.data.download.max_pixels)
-        out.tables[f"{prefix}image_covariates"] = covariates
-        coef = _try(out.notes, "win regression", fit_win_regression, pairs, groups=groups,
-                    covariates=covariates, cluster=a.cluster, alpha=a.alpha)
+        coef = _try(out.notes, "win regression (total effect)", fit_win_regression, pairs,
+                    groups=groups, cluster=a.cluster, alpha=a.alpha)
         if coef is not None:
             out.tables[f"{prefix}regression"] = coef
+        covariates = _covariates_for(pairs, table, settings, out, prefix=prefix)
+        if a.mechanism and covariates is not None and not covariates.empty:
+            mech = _try(out.notes, "win regression (mechanism)", fit_win_regression, pairs,
+                        groups=groups, covariates=covariates, cluster=a.cluster, alpha=a.alpha)
+            if mech is not None:
+                out.tables[f"{prefix}regression_mechanism"] = mech
 
     from audit.plots.pairwise import panel_table, plot_pairwise
     from audit.plots.policies import plot_policies
@@ -161,6 +178,40 @@ def _analyse_pairs(settings: AuditConfig, records: pd.DataFrame, groups: pd.Data
     if f"{prefix}regression" in out.tables:
         out.figures[f"{prefix}coefficients"] = plot_coefficients(
             out.tables[f"{prefix}regression"], context=ctx)
+
+
+def _covariates_for(pairs: pd.DataFrame, table: pd.DataFrame | pd.DataFrame | None,
+                    settings: AuditConfig, out: Analysis, *, prefix: str = ""
+                    ) -> pd.DataFrame | None:
+    """Per-image covariates (``id`` column): given (re-analysis) or read from the run's images."""
+    given = out.tables.get(f"{prefix}image_covariates")
+    if given is not None:
+        if "id" not in given.columns:  # written before the table kept its ids
+            out.notes.append("mechanism regression skipped: tables/image_covariates has no id "
+                             "column (run made by an older cropaudit)")
+            return None
+        return given
+    if table is None:
+        return None
+    used = sorted(set(pairs["image_a"]) | set(pairs["image_b"]))
+    covariates = _image_covariates(used, table, max_pixels=settings.data.download.max_pixels)
+    covariates = covariates.rename_axis("id").reset_index()
+    out.tables[f"{prefix}image_covariates"] = covariates
+    return covariates
+
+
+def _bradley_terry(records: pd.DataFrame, order: list[str], groups: pd.DataFrame,
+                   win_rates: pd.DataFrame, out: Analysis, *, alpha: float,
+                   prefix: str = "") -> None:
+    """Group-level Bradley-Terry tables (parameters, predictions for every pair, fit)."""
+    deff = float(np.nanmean(win_rates["deff"])) if len(win_rates) else None
+    bt = _try(out.notes, "Bradley-Terry model", fit_bradley_terry, records, group_order=order,
+              groups=groups, alpha=alpha, deff=deff)
+    if bt is None:
+        return
+    out.tables[f"{prefix}bradley_terry"] = bt.parameters
+    out.tables[f"{prefix}bradley_terry_predictions"] = bt.predictions
+    out.tables[f"{prefix}bradley_terry_fit"] = bt.fit
 
 
 def _paper_view(settings: AuditConfig, win_rates: pd.DataFrame, out: Analysis, *,
@@ -191,7 +242,7 @@ def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,
 
     a = settings.analysis
     shares = compute_kway_shares(records, alpha=a.alpha, ci_method=a.ci_method,
-                                 correction=a.correction)
+                                 correction=a.correction, margin=a.margin)
     out.tables[f"{prefix}kway_shares"] = shares
     if a.paper_aggregates and "outcome_study" in records and not shares.empty:
         from audit.analysis.study_rules import study_vs_cropaudit_kway
@@ -430,6 +481,7 @@ def _caveats(settings: AuditConfig, result: Any, people: PeopleTable | None,
         outcomes=result.tables.get("outcomes"),
         synthetic=bool(people is not None and people.synthetic), model=model_info,
         groups=result.tables.get("groups"))
+    caveats += statistics_caveats(settings.compare.design, result.tables)
     if settings.compare.shard:
         caveats.append(f"this is shard {settings.compare.shard} of a larger run; combine the "
                        "shards with `python -m audit.merge` before reading the statistics")

@@ -260,7 +260,8 @@ def test_pooled_caveat_only_for_composite_level_tables():
     rates = pd.DataFrame([_pair("a", "b", 30, 40)])
     assert derive_caveats(rates) == [CAVEAT_POOLED]
     assert derive_caveats(rates.assign(inference="dyadic")) == []
-    assert derive_caveats(rates.assign(inference="independent")) == [CAVEAT_POOLED]
+    # inference=independent gets its own caveat from audit.analysis.caveats
+    assert derive_caveats(rates.assign(inference="independent")) == []
     # in the report, the provisional-verdict line already says it: not repeated as a caveat
     md, _ = render_report(_report(tables={"win_rates": rates}, caveats=[CAVEAT_POOLED]))
     assert CAVEAT_POOLED not in md and "Provisional verdicts" in md
@@ -316,6 +317,8 @@ def test_the_study_table_speaks_only_where_no_win_rates_do():
 
 
 def test_derive_caveats_names_small_groups_and_confounded_positions():
+    from audit.analysis.caveats import statistics_caveats
+
     groups = pd.DataFrame({"group": ["dark", "light", "medium"], "n_images": [4, 40, 29]})
     rates = pd.DataFrame([_pair("dark", "light", 3, 8) | {"n_a_first": 8, "n_a_second": 0},
                           _pair("dark", "medium", 3, 8) | {"n_a_first": 4, "n_a_second": 4}])
@@ -323,8 +326,10 @@ def test_derive_caveats_names_small_groups_and_confounded_positions():
     assert caveats[0] == ("small groups: dark (4), medium (29) have fewer than 30 images; with "
                           "so few images per group the intervals are wide and say little about "
                           "the population of faces")
-    assert caveats[1].startswith("group and position are confounded for dark vs light: ")
-    assert "dark vs medium" not in caveats[1] and "compare.counterbalance=true" in caveats[1]
+    # the confounded pair is named once, by the statistics caveats
+    assert len(caveats) == 2 and caveats[1] == CAVEAT_POOLED
+    (confounded,) = statistics_caveats("pairwise", {"win_rates": rates})
+    assert confounded.startswith("positions were never swapped within a pair (dark|light)")
     swapped = rates.assign(n_a_first=4, n_a_second=4)
     big = groups.assign(n_images=30)
     assert derive_caveats(swapped, groups=big) == [CAVEAT_POOLED]

@@ -18,8 +18,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from audit.analysis.inference import Inference, rate_inference
 from audit.analysis.validation import require_columns
-from audit.analysis.win_rates import CiMethod, Correction, add_rate_statistics
+from audit.analysis.win_rates import CiMethod, Correction, add_rate_statistics, orient_pairs
 
 AggregateMethod = Literal["all_pairs", "paper"]
 
@@ -84,6 +85,12 @@ def compute_aggregates(
     alpha: float = 0.05,
     ci_method: CiMethod = "wilson",
     correction: Correction = "holm",
+    records: pd.DataFrame | None = None,
+    inference: Inference = "dyadic",
+    margin: float = 0.05,
+    n_boot: int = 1000,
+    seed: int = 0,
+    group_order: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Pool per-pair counts into one win rate per factor and pair of factor levels.
 
@@ -103,15 +110,26 @@ def compute_aggregates(
     alpha, ci_method, correction
         As in :func:`audit.analysis.win_rates.add_rate_statistics`; the aggregates of one
         call form their own test family.
+    records : pandas.DataFrame, optional
+        The pairwise records behind ``win_rates``; with them (and image ids) the aggregate's
+        interval and test are image-aware (``inference``). Without them the composites are
+        treated as independent (``inference == "independent"`` in the table), as for the
+        study's counts.
+    inference, margin, n_boot, seed
+        As in :func:`audit.analysis.win_rates.compute_win_rates`.
+    group_order : sequence of str, optional
+        The orientation ``win_rates`` was computed with (to match the records to its pairs).
 
     Returns
     -------
     pandas.DataFrame
         Columns ``factor``, ``group_a`` (= level_a), ``group_b`` (= level_b), ``method``,
         ``method_label``, ``n_pairs``, ``pairs`` (``"a|b"`` joined by ``"; "``, as keyed),
-        ``wins_a``, ``n`` and the statistics of :func:`add_rate_statistics`.
-        Note: the pooled test treats composites as independent although images recur.
+        ``wins_a``, ``n``, the statistics of :func:`add_rate_statistics` and the verdict
+        columns (one family per call, named in ``family``).
     """
+    from audit.analysis.verdicts import add_verdicts
+
     if method not in METHOD_LABELS:
         raise ValueError(_MSG_METHOD.format(value=method))
     require_columns(win_rates, ("group_a", "group_b", "wins_a", "n"), table="win_rates")
@@ -124,7 +142,7 @@ def compute_aggregates(
     missing = sorted(used - set(table.index))
     if missing:
         raise ValueError(_MSG_UNKNOWN_GROUPS.format(missing=missing))
-    rows = []
+    rows, members = [], []
     for factor in factors:
         fa = win_rates["group_a"].map(table[factor]).astype(str)
         fb = win_rates["group_b"].map(table[factor]).astype(str)
@@ -146,10 +164,58 @@ def compute_aggregates(
                                                               strict=True)),
                 "wins_a": int(wins.sum()), "n": int(sub["n"].sum()),
             })  # fmt: skip
+            members.append({(a, b): bool(k) for a, b, k in zip(
+                sub["group_a"], sub["group_b"], keyed_a[use], strict=True)})
     columns = ["factor", "group_a", "group_b", "method", "method_label", "n_pairs", "pairs",
                "wins_a", "n"]  # fmt: skip
     out = pd.DataFrame(rows, columns=columns)
-    return add_rate_statistics(out, alpha=alpha, ci_method=ci_method, correction=correction)
+    stats = None
+    if records is not None and inference != "independent" and len(out):
+        stats = _aggregate_inference(records, members, inference=inference, n_boot=n_boot,
+                                     seed=seed, alpha=alpha, group_order=group_order)
+    out = add_rate_statistics(out, alpha=alpha, ci_method=ci_method, correction=correction,
+                              se=None if stats is None else stats["se"],
+                              df=None if stats is None else stats["df"])
+    if stats is not None and inference == "bootstrap":
+        out["ci_low"], out["ci_high"], out["ci_method"] = (stats["ci_low"], stats["ci_high"],
+                                                           "percentile")
+    out["inference"] = inference if stats is not None else "independent"
+    out["deff"] = out["n"] * out["se"] ** 2 / (out["rate"] * (1 - out["rate"]))
+    family = f"aggregates ({method}): {len(out)} factor contrasts ({correction})"
+    return add_verdicts(out, margin=margin, alpha=alpha, correction=correction, family=family)
+
+
+def _aggregate_inference(records: pd.DataFrame, members: list[dict[tuple[str, str], bool]], *,
+                         inference: Inference, n_boot: int, seed: int, alpha: float,
+                         group_order: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """Image-aware SE of each aggregate: its member pairs' composites, oriented to level_a."""
+    oriented = orient_pairs(records, group_order=group_order)
+    decided = oriented[oriented["pair_a_wins"].notna()
+                       & (oriented["pair_a"] != oriented["pair_b"])]
+    codes, uniques = pd.factorize(pd.MultiIndex.from_arrays(
+        [decided["pair_a"].astype(str), decided["pair_b"].astype(str)]))
+    lookup = {key: i for i, key in enumerate(uniques)}
+    wins = decided["pair_a_wins"].to_numpy(dtype=float)
+    parts = []
+    for unit, keyed in enumerate(members):
+        level_first = np.zeros(len(uniques), dtype=bool)
+        member = np.zeros(len(uniques), dtype=bool)
+        for pair, first in keyed.items():
+            if pair in lookup:
+                member[lookup[pair]], level_first[lookup[pair]] = True, first
+        keep = member[codes]
+        sub = decided[keep]
+        y = np.where(level_first[codes[keep]], wins[keep], 1 - wins[keep])
+        parts.append(pd.DataFrame({"y": y, "image_a": sub["image_a"].astype(str).to_numpy(),
+                                   "image_b": sub["image_b"].astype(str).to_numpy(),
+                                   "group_a": sub["group_a"].astype(str).to_numpy(),
+                                   "group_b": sub["group_b"].astype(str).to_numpy(),
+                                   "unit": unit}))
+    stacked = pd.concat(parts, ignore_index=True)
+    return rate_inference(stacked["y"], stacked["image_a"], stacked["image_b"],
+                          unit=stacked["unit"], n_units=len(members), inference=inference,
+                          group_a=stacked["group_a"], group_b=stacked["group_b"],
+                          n_boot=n_boot, seed=seed, alpha=alpha)
 
 
 def group_code(label: str, *, sep: str = "_") -> str:

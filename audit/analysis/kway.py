@@ -16,7 +16,8 @@ from audit.analysis.win_rates import binomial_p_values as _binom_p
 
 KWAY_COLUMNS = (
     "by", "level", "n", "wins", "share", "parity", "delta", "ci_low", "ci_high", "ci_method",
-    "p_value", "p_adjusted", "correction", "n_background", "n_error",
+    "p_value", "p_adjusted", "correction", "n_background", "n_error", "se", "inference",
+    "p_tost", "p_tost_adjusted", "family", "margin", "verdict", "favoured",
 )  # fmt: skip
 
 _MSG_MIXED_K = "k-way records mix several k values {ks}; analyse one design at a time"
@@ -28,6 +29,7 @@ def compute_kway_shares(
     alpha: float = 0.05,
     ci_method: CiMethod = "wilson",
     correction: Correction = "holm",
+    margin: float = 0.05,
 ) -> pd.DataFrame:
     """Win share per group (``by == "group"``) and per slot (``by == "slot"``) against 1/k.
 
@@ -44,8 +46,12 @@ def compute_kway_shares(
     pandas.DataFrame
         Columns ``KWAY_COLUMNS``; ``n`` counts decided composites (outcome ``win``), ``parity``
         is 1/k and ``delta = share - parity``; background and error composites are counted in
-        ``n_background``/``n_error``, not in ``n``.
+        ``n_background``/``n_error``, not in ``n``. Verdicts (``margin`` around 1/k) per family
+        (groups, slots). Inference is ``independent`` (composites as independent, conditional
+        on these images): k-way records are not yet given an image-aware variance.
     """
+    from audit.analysis.verdicts import add_verdicts
+
     require_columns(records, ("k", "outcome", "winner_group", "winner_slot"), table="records")
     ks = sorted(set(records["k"].astype(int)))
     if len(ks) != 1:
@@ -72,10 +78,14 @@ def compute_kway_shares(
         p = _binom_p(wins, np.full(len(wins), n), p0=1.0 / k) if n else np.full(len(wins), np.nan)
         adjusted, _ = adjust_p_values(p, method=correction, alpha=alpha)
         share = wins / n if n else np.full(len(wins), np.nan)
-        parts.append(pd.DataFrame({
+        part = pd.DataFrame({
             "by": by, "level": names, "n": n, "wins": wins, "share": share, "parity": 1.0 / k,
             "delta": share - 1.0 / k, "ci_low": low, "ci_high": high, "ci_method": ci_method,
             "p_value": p, "p_adjusted": adjusted, "correction": correction,
             "n_background": n_bg, "n_error": n_err,
-        }))  # fmt: skip
+            "se": np.sqrt(share * (1 - share) / n) if n else np.nan, "inference": "independent",
+        })  # fmt: skip
+        parts.append(add_verdicts(part, margin=margin, alpha=alpha, correction=correction,
+                                  family=f"kway_shares by {by}: {len(part)} ({correction})",
+                                  estimate="share", null=1.0 / k, favour=None))
     return pd.concat(parts, ignore_index=True)[list(KWAY_COLUMNS)]

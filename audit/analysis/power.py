@@ -16,6 +16,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 from scipy.stats import binom, norm
+from scipy.stats import t as student_t
 
 PowerMethod = Literal["exact", "normal"]
 
@@ -121,27 +122,109 @@ def _exact_powers(ns: np.ndarray, delta: float, level: float) -> np.ndarray:
     return np.where(crit >= 0, binom.cdf(crit, ns, p) + binom.sf(ns - crit - 1, ns, p), 0.0)
 
 
+def predicted_power(delta: float, se: float, *, alpha_per_test: float,
+                    df: float | None = None) -> float:
+    """Power of a two-sided test at ``alpha_per_test`` when the estimate has SE ``se``.
+
+    With ``df`` the critical value is Student's t (as the image-aware tests use), else normal.
+
+    Examples
+    --------
+    >>> round(predicted_power(0.1, 0.0357, alpha_per_test=0.05), 3)
+    0.8
+    """
+    if not se > 0:
+        return float("nan")
+    z = norm.ppf(1 - alpha_per_test / 2) if df is None else student_t.ppf(
+        1 - alpha_per_test / 2, df)
+    r = abs(delta) / se
+    return float(norm.cdf(r - z) + norm.cdf(-r - z))
+
+
+def variance_components(win_rates: pd.DataFrame) -> dict[str, float]:
+    """Per-image and per-trial variance units of a run, averaged over its pairs.
+
+    ``Var(rate) ≈ tau2 / m + omega2 / T`` with m images per group and T trials per pair:
+    ``tau2 = var_image * m`` and ``omega2 = var_pair * T`` of each pair (see
+    :func:`audit.analysis.win_rates.compute_win_rates`), averaged over pairs.
+    """
+    m = (win_rates["n_images_a"] + win_rates["n_images_b"]).to_numpy(dtype=float) / 2
+    t = win_rates["n_trials"].to_numpy(dtype=float)
+    tau2 = np.nan_to_num(win_rates["var_image"].to_numpy(dtype=float)) * m
+    omega2 = win_rates["var_pair"].to_numpy(dtype=float) * t
+    return {"tau2": float(np.nanmean(tau2)), "omega2": float(np.nanmean(omega2)),
+            "images_per_group": float(np.nanmean(m)), "trials_per_pair": float(np.nanmean(t)),
+            "deff": float(np.nanmean(win_rates["deff"])) if "deff" in win_rates else np.nan}
+
+
 def power_table(
     deltas: Sequence[float],
     k: int = 1,
     alpha: float = 0.05,
     power: float = 0.8,
+    win_rates: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Trials per pair for several Δ, by exact search and by the normal approximation.
+    """Trials per pair and images per group needed for several Δ, with the design effect.
+
+    Without ``win_rates`` only the composite-level numbers (independent binomial trials) are
+    given. With an image-aware ``win_rates`` table the run itself is the pilot: its variance
+    splits into a part that shrinks with more images per group (``tau2 / m``) and one that
+    shrinks with more trials per pair (``omega2 / T``); the test uses ``alpha / k`` (Holm's
+    first step).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``delta``, ``k``, ``alpha``, ``alpha_per_test`` (alpha / k), ``power``,
-        ``n_exact``, ``n_normal``, ``total_exact`` (n_exact * k).
+        Columns ``delta``, ``k``, ``alpha``, ``alpha_per_test``, ``power``, ``n_exact``,
+        ``n_normal``, ``total_exact`` (composites, as if independent) and, with ``win_rates``:
+        ``images_per_group`` and ``trials_per_pair`` (this run), ``deff``, ``power_now`` (this
+        design), ``trials_needed`` (per pair at this run's images; ``inf`` when no number of
+        trials suffices), ``images_needed`` (per group at this run's trials),
+        ``images_needed_unlimited_trials``, ``only_more_images`` and ``advice``.
     """
+    comp = None
+    if win_rates is not None and {"var_image", "var_pair", "n_trials"} <= set(win_rates):
+        if win_rates["var_pair"].notna().any() and win_rates["var_image"].notna().any():
+            comp = variance_components(win_rates)
     rows = []
     for delta in deltas:
         n_exact = trials_needed(delta, k=k, alpha=alpha, power=power, method="exact")
-        rows.append({
+        row = {
             "delta": float(delta), "k": int(k), "alpha": alpha, "alpha_per_test": alpha / k,
             "power": power, "n_exact": n_exact,
             "n_normal": trials_needed(delta, k=k, alpha=alpha, power=power, method="normal"),
             "total_exact": n_exact * k,
-        })  # fmt: skip
+        }  # fmt: skip
+        if comp is not None:
+            row.update(_design_power(delta, comp, alpha_per_test=alpha / k, power=power))
+        rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _design_power(delta: float, comp: dict[str, float], *, alpha_per_test: float,
+                  power: float) -> dict:
+    tau2, omega2 = comp["tau2"], comp["omega2"]
+    m, t = comp["images_per_group"], comp["trials_per_pair"]
+    target = (abs(delta) / (norm.ppf(1 - alpha_per_test / 2) + norm.ppf(power))) ** 2
+    se_now = math.sqrt(tau2 / m + omega2 / t)
+    left_for_trials = target - tau2 / m
+    trials = math.ceil(omega2 / left_for_trials) if left_for_trials > 0 else math.inf
+    left_for_images = target - omega2 / t
+    images = math.ceil(tau2 / left_for_images) if left_for_images > 0 else math.inf
+    images_unlimited = math.ceil(tau2 / target) if tau2 > 0 else 1
+    only_images = left_for_trials <= 0
+    if only_images:
+        advice = (f"more trials cannot reach this power with {m:.0f} images per group; "
+                  f"use at least {images_unlimited} images per group")
+    elif trials <= t:
+        advice = "this design already has the power"
+    else:
+        advice = f"{trials} trials per pair at {m:.0f} images per group"
+    return {
+        "images_per_group": m, "trials_per_pair": t, "deff": comp["deff"],
+        "power_now": predicted_power(delta, se_now, alpha_per_test=alpha_per_test,
+                                     df=max(m - 1, 1)),
+        "trials_needed": trials, "images_needed": images,
+        "images_needed_unlimited_trials": images_unlimited, "only_more_images": only_images,
+        "advice": advice,
+    }  # fmt: skip

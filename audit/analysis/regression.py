@@ -19,8 +19,10 @@ import numpy as np
 import pandas as pd
 import statsmodels.api as sm
 import statsmodels.formula.api as smf
+from scipy.stats import norm
 
 from audit.analysis.aggregates import NON_FACTOR_COLUMNS
+from audit.analysis.inference import dyadic_meat, image_codes
 from audit.analysis.validation import require_columns
 from audit.analysis.win_rates import orient_pairs
 
@@ -30,9 +32,9 @@ REGRESSION_COLUMNS = (
     "term", "estimate", "se", "z", "p_value", "ci_low", "ci_high", "odds_ratio", "or_low",
     "or_high", "cov_type", "n_clusters", "n",
 )  # fmt: skip
-Cluster = Literal["image_a", "both"]
+Cluster = Literal["dyadic", "image_a", "both"]
 
-_MSG_CLUSTER = "analysis.cluster must be 'image_a' or 'both', got {value!r}"
+_MSG_CLUSTER = "analysis.cluster must be 'dyadic', 'image_a' or 'both', got {value!r}"
 _MSG_TOO_FEW = (
     "{what} regression has {n} usable rows for {k} terms; need more decided trials "
     "(raise compare.n_trials) or fewer covariates"
@@ -96,6 +98,7 @@ def build_win_design(
     levels: Mapping[str, Sequence[str]] | None = None,
     covariates: pd.DataFrame | None = None,
     covariate_columns: Sequence[str] | None = None,
+    standardise: bool = False,
 ) -> tuple[pd.DataFrame, list[str]]:
     """Design table for :func:`fit_win_regression`: one row per decided composite.
 
@@ -105,7 +108,9 @@ def build_win_design(
         ``design`` has ``a_wins`` (0/1), ``image_a``, ``image_b``, ``position`` (+1 A first,
         -1 A second), one ``<factor>_<level>`` column per non-reference level (A minus B
         indicator) and one ``d_<covariate>`` column per covariate (A minus B). Rows with a
-        missing covariate are dropped; all-zero and all-missing columns are left out.
+        missing covariate are dropped; all-zero and all-missing columns are left out. With
+        ``standardise`` each covariate is z-scored over the images that took part first (terms
+        ``d_<covariate>_per_sd``), so its odds ratio is per standard deviation.
     """
     require_columns(records, ("group_a", "group_b", "outcome", "image_a", "image_b"),
                     table="records")  # fmt: skip
@@ -129,9 +134,14 @@ def build_win_design(
             design[col] = x_a - x_b
             terms.append(col)
     cov = _covariate_frame(covariates, covariate_columns)
+    used = pd.unique(np.concatenate([design["image_a"], design["image_b"]]))
     for column in cov.columns:
-        col = _name("d", column)
+        col = _name("d", column, "per_sd") if standardise else _name("d", column)
         values = cov[column].astype(float)
+        if standardise:
+            ref = values.reindex(used)
+            sd = float(ref.std())
+            values = (values - float(ref.mean())) / (sd if sd > 0 else 1.0)
         design[col] = (design["image_a"].map(values) - design["image_b"].map(values)).to_numpy()
         terms.append(col)
     keep = [t for t in terms if design[t].notna().any() and (design[t].fillna(0) != 0).any()]
@@ -152,10 +162,15 @@ def fit_win_regression(
     levels: Mapping[str, Sequence[str]] | None = None,
     covariates: pd.DataFrame | None = None,
     covariate_columns: Sequence[str] | None = None,
-    cluster: Cluster = "image_a",
+    cluster: Cluster = "dyadic",
     alpha: float = 0.05,
+    standardise: bool = True,
 ) -> pd.DataFrame:
     """Logistic regression of "image A wins" on group contrasts, position and covariates.
+
+    Without covariates this is the total effect (the headline); with them it is a mechanism
+    analysis (a direct effect given luminance etc., which are likely paths of the group effect),
+    labelled as such in ``model``.
 
     Parameters
     ----------
@@ -171,10 +186,13 @@ def fit_win_regression(
         :func:`audit.analysis.covariates.build_covariate_table`.
     covariate_columns : sequence of str, optional
         Which numeric covariate columns to use (default: all).
-    cluster : {"image_a", "both"}
-        Cluster-robust SEs on image A, or two-way on image A and image B (statsmodels' two-way
-        CRV1). Because both orders of a trial keep the same image A, one-way clustering also
-        covers the pairing of the orders.
+    cluster : {"dyadic", "image_a", "both"}
+        ``dyadic`` (default): robust over one image id space shared by both roles
+        (:func:`audit.analysis.inference.dyadic_meat`). ``image_a``/``both``: the former
+        statsmodels clusters, kept for comparison (not image-aware: the last group's images are
+        never clustered with ``image_a``; ``both`` splits an image that plays both roles).
+    standardise : bool
+        z-score covariates over the images used (odds ratio per SD).
     alpha : float
         1 - confidence level of the intervals.
 
@@ -190,14 +208,18 @@ def fit_win_regression(
     ValueError
         Bad ``cluster`` or too few rows.
     """
-    if cluster not in ("image_a", "both"):
+    if cluster not in ("dyadic", "image_a", "both"):
         raise ValueError(_MSG_CLUSTER.format(value=cluster))
     design, terms = build_win_design(records, groups=groups, levels=levels,
-                                     covariates=covariates, covariate_columns=covariate_columns)
+                                     covariates=covariates, covariate_columns=covariate_columns,
+                                     standardise=standardise)
     if len(design) <= len(terms):
         raise ValueError(_MSG_TOO_FEW.format(what="win", n=len(design), k=len(terms)))
+    label = "mechanism" if any(t.startswith("d_") for t in terms) else "total effect"
     formula = "a_wins ~ 0 + " + " + ".join(terms)
     model = smf.glm(formula, data=design, family=sm.families.Binomial())
+    if cluster == "dyadic":
+        return _fit_dyadic(model, design, alpha=alpha).assign(model=label)
     code_a = pd.factorize(design["image_a"])[0]
     if cluster == "image_a":
         groups_arr, n_clusters, cov_type = code_a, len(np.unique(code_a)), "cluster(image_a)"
@@ -207,7 +229,34 @@ def fit_win_regression(
         n_clusters = min(len(np.unique(code_a)), len(np.unique(code_b)))
         cov_type = "cluster(image_a, image_b)"
     result = model.fit(cov_type="cluster", cov_kwds={"groups": groups_arr})
-    return _tidy(result, alpha=alpha, cov_type=cov_type, n_clusters=n_clusters, logistic=True)
+    return _tidy(result, alpha=alpha, cov_type=cov_type, n_clusters=n_clusters,
+                 logistic=True).assign(model=label)
+
+
+def _fit_dyadic(model, design: pd.DataFrame, *, alpha: float) -> pd.DataFrame:
+    """ML fit with the dyadic-robust sandwich ``H⁻¹ M H⁻¹`` on one image id space."""
+    result = model.fit()
+    x = np.asarray(model.exog)
+    y = np.asarray(model.endog)
+    mu = np.asarray(result.fittedvalues)
+    ca, cb, n_img = image_codes(design["image_a"], design["image_b"])
+    meat = dyadic_meat(x * (y - mu)[:, None], ca, cb)[0] * (n_img / max(n_img - 1, 1))
+    bread = np.linalg.pinv(x.T @ (x * (mu * (1 - mu))[:, None]))
+    se = np.sqrt(np.clip(np.diag(bread @ meat @ bread), 0, None))
+    est = np.asarray(result.params)
+    q = norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = est / se
+    table = pd.DataFrame({
+        "term": list(result.params.index), "estimate": est, "se": se, "z": z,
+        "p_value": 2 * norm.sf(np.abs(z)), "ci_low": est - q * se, "ci_high": est + q * se,
+    })  # fmt: skip
+    table["odds_ratio"] = np.exp(table["estimate"])
+    table["or_low"], table["or_high"] = np.exp(table["ci_low"]), np.exp(table["ci_high"])
+    table["cov_type"] = "dyadic(image)"
+    table["n_clusters"] = n_img
+    table["n"] = int(result.nobs)
+    return table[list(REGRESSION_COLUMNS)]
 
 
 def fit_saliency_regression(

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 CI_METHODS = ("wilson", "beta", "wald2se")
 CORRECTIONS = ("holm", "fdr_bh")
-CLUSTERS = ("image_a", "both")
+CLUSTERS = ("dyadic", "image_a", "both")
+INFERENCES = ("dyadic", "bootstrap", "independent")
 
 
 @dataclass
@@ -17,6 +18,12 @@ class AnalysisConfig:
     """
 
     alpha: float = 0.05
+    # dyadic (image-aware, default) | bootstrap (two-way over images) | independent (composites)
+    inference: str = "dyadic"
+    # bootstrap replicates (inference=bootstrap), seeded from the run's seed
+    n_boot: int = 1000
+    # equivalence margin on the rate scale for the parity verdict
+    margin: float = 0.05
     # wilson | beta (Clopper-Pearson) | wald2se (the study's p +/- 2 SE, for comparison only)
     ci_method: str = "wilson"
     # holm (family-wise) | fdr_bh (false discovery rate), over the family of group pairs
@@ -30,8 +37,14 @@ class AnalysisConfig:
     # also report the study's aggregates (level_a-first pairs only), labelled as such
     paper_aggregates: bool = False
     regression: bool = True
-    # image_a: one-way clustered SEs | both: two-way on image_a and image_b
-    cluster: str = "image_a"
+    # dyadic: one image id space over both roles (default) | image_a | both (legacy clusters)
+    cluster: str = "dyadic"
+    # the covariate ("mechanism") regression next to the total-effect one
+    mechanism: bool = True
+    # group-level Bradley-Terry model with position (tables/bradley_terry*)
+    bradley_terry: bool = True
+    # also fit crossed image random effects as a check (variational Bayes; slower)
+    bt_random_effects: bool = False
     power_deltas: list[float] = field(default_factory=lambda: [0.02, 0.05, 0.1])
     power: float = 0.8
     # analyse the same-group "baseline" design as a pure position test
@@ -43,6 +56,11 @@ class AnalysisConfig:
         _check_choice("ci_method", self.ci_method, CI_METHODS)
         _check_choice("correction", self.correction, CORRECTIONS)
         _check_choice("cluster", self.cluster, CLUSTERS)
+        _check_choice("inference", self.inference, INFERENCES)
+        if self.n_boot < 50:
+            raise ValueError(f"analysis.n_boot must be >= 50, got {self.n_boot}")
+        if not 0.0 < self.margin < 0.5:
+            raise ValueError(f"analysis.margin must be in (0, 0.5), got {self.margin}")
         if self.counts_iterations < 1:
             raise ValueError(
                 f"analysis.counts_iterations must be >= 1, got {self.counts_iterations}"

@@ -36,3 +36,28 @@ def test_paper_method_reproduces_the_studys_three_pair_total():
 def test_groups_missing_from_groups_table_raise():
     with pytest.raises(ValueError, match="groups table lacks group"):
         compute_aggregates(PAIRS, GROUPS.iloc[:2])
+
+
+def test_image_aware_aggregate_of_one_pair_equals_that_pairs_rate():
+    import numpy as np
+
+    from audit.analysis.win_rates import compute_win_rates
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for t in range(120):
+        ia, ib = f"wf{rng.integers(0, 9)}", f"bf{rng.integers(0, 9)}"
+        for order in (0, 1):
+            rows.append({"trial": t, "order": order, "design": "pairwise",
+                         "group_a": "white_female", "group_b": "black_female",
+                         "image_a": ia, "image_b": ib,
+                         "position_a": "left" if order == 0 else "right",
+                         "outcome": "a" if rng.random() < 0.6 else "b"})
+    records = pd.DataFrame(rows)
+    groups = groups_from_labels(["black_female", "white_female"])
+    pair = compute_win_rates(records).iloc[0]  # oriented black_female first
+    agg = compute_aggregates(compute_win_rates(records), groups, records=records).iloc[0]
+    assert (agg["factor"], agg["group_a"]) == ("race", "black")
+    for col in ("n", "rate", "se", "p_value", "verdict"):
+        assert agg[col] == pytest.approx(pair[col]) if col != "verdict" else agg[col] == pair[col]
+    assert agg["inference"] == "dyadic" and agg["deff"] == pytest.approx(pair["deff"])

@@ -83,3 +83,11 @@ def test_missing_setting_lists_what_is_available():
     counts = parse_counts_lines(PAPER_LINES)
     with pytest.raises(ValueError, match="wiki_no_scaling_intersect', 10000"):
         paper_table(counts, setting="nope")
+
+
+def test_paper_counts_caveats_name_unswapped_positions_and_missing_image_ids():
+    from audit.analysis.caveats import statistics_caveats
+
+    caveats = statistics_caveats("paper_counts", {})
+    assert any("never swapped positions" in c for c in caveats)
+    assert any("no image ids" in c for c in caveats)

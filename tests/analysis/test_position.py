@@ -9,7 +9,7 @@ from audit.analysis.position import compute_position_baseline, compute_position_
 
 def test_baseline_share_of_first_slot_with_exact_test(make_records):
     recs = make_records({("black_female", "black_female"): (30, 20, 10, 0)})
-    table = compute_position_baseline(recs)
+    table = compute_position_baseline(recs, inference="independent")
     overall = table[table["scope"] == "all"].iloc[0]
     # order 0: A first wins 20/30 -> first slot 20; order 1: A (second) wins 10 -> first 20
     assert (overall["n"], overall["wins_first"]) == (60, 40)
@@ -28,7 +28,9 @@ def test_paired_position_estimate_counts_discordant_trials(make_records):
     table = compute_position_effect(recs).set_index("source")
     paired = table.loc["counterbalanced_paired"]
     assert (paired["n"], paired["wins_first"]) == (30, 20)
-    assert paired["odds_ratio"] == pytest.approx(2.0)
+    # discordant odds 20:10 = exp(2γ), so exp(γ) = sqrt(2) and the first-slot rate expit(γ)
+    assert paired["odds_ratio"] == pytest.approx(2.0 ** 0.5)
+    assert paired["rate_first"] == pytest.approx(2.0 ** 0.5 / (1 + 2.0 ** 0.5))
     assert paired["p_value"] == pytest.approx(binomtest(20, 30).pvalue)
     marginal = table.loc["counterbalanced_marginal"]
     assert (marginal["n"], marginal["wins_first"]) == (120, 60 + 10)
@@ -39,3 +41,27 @@ def test_no_cross_group_rows_give_empty_table(make_records):
     assert compute_position_effect(recs).empty
     assert isinstance(compute_position_baseline(pd.DataFrame(
         {"group_a": [], "group_b": [], "outcome": []})), pd.DataFrame)
+
+
+def test_baseline_pairs_the_two_orders_of_a_trial():
+    # 30 trials, each a pair of two distinct images. In 22 the stronger image wins in both
+    # orders ("first slot won" once and once not); in 4 the first slot wins both orders, in 4
+    # the second: no net position effect. Pairing the orders leaves only the 8 discordant
+    # trials as noise; the independent SE is the binomial one sqrt(.25 / 60).
+    rows = []
+    for t in range(30):
+        for order in (0, 1):
+            rows.append({"trial": t, "order": order, "design": "baseline", "group_a": "g",
+                         "group_b": "g", "image_a": f"a{t}", "image_b": f"b{t}",
+                         "position_a": "left" if order == 0 else "right",
+                         "outcome": "a" if t >= 8 or (t < 4) == (order == 0) else "b"})
+    recs = pd.DataFrame(rows)
+    paired = compute_position_baseline(recs).set_index("scope").loc["all"]
+    indep = compute_position_baseline(recs, inference="independent").set_index("scope").loc["all"]
+    assert paired["rate_first"] == indep["rate_first"] == 0.5
+    assert indep["se"] == pytest.approx((0.25 / 60) ** 0.5)
+    # by hand: scores ±0.5 cancel within concordant trials; each discordant trial's dyad sum
+    # is ±1, images are used once, so M = Σ_g S_g² - Σ_d S_d² = 16 - 8, times G/(G-1) = 60/59
+    assert paired["se"] == pytest.approx((8 * 60 / 59 / 60**2) ** 0.5)
+    assert paired["verdict"] == indep["verdict"] == "inconclusive"
+    assert paired["p_tost"] < indep["p_tost"]

@@ -48,3 +48,24 @@ def test_power_table_columns_and_totals():
 def test_invalid_delta_is_rejected():
     with pytest.raises(ValueError, match="delta must satisfy"):
         trials_needed(0.6)
+
+
+def test_design_power_says_when_only_more_images_help():
+    import math
+
+    import pandas as pd
+    from scipy.stats import norm
+
+    from audit.analysis.power import power_table
+
+    # 10 images per group, 100 trials: tau2 = 0.01 * 10, omega2 = 0.0001 * 100
+    wr = pd.DataFrame({"n_images_a": [10], "n_images_b": [10], "n_trials": [100],
+                       "var_image": [0.01], "var_pair": [0.0001], "deff": [5.0]})
+    row = power_table([0.05, 0.4], k=1, win_rates=wr).set_index("delta")
+    target = (0.05 / (norm.ppf(0.975) + norm.ppf(0.8))) ** 2
+    small = row.loc[0.05]
+    assert small["only_more_images"] and math.isinf(small["trials_needed"])
+    assert small["images_needed_unlimited_trials"] == math.ceil(0.1 / target)
+    assert small["images_needed"] == math.ceil(0.1 / (target - 0.01 / 100))
+    big = row.loc[0.4]
+    assert not big["only_more_images"] and big["advice"] == "this design already has the power"

@@ -40,10 +40,12 @@ def planted():
     return records, covariates, images
 
 
-@pytest.mark.parametrize("cluster", ["image_a", "both"])
+@pytest.mark.parametrize("cluster", ["dyadic", "image_a", "both"])
 def test_planted_group_and_position_effects_are_recovered(planted, cluster):
     records, covariates, _ = planted
-    table = fit_win_regression(records, covariates=covariates, cluster=cluster).set_index("term")
+    table = fit_win_regression(records, covariates=covariates, cluster=cluster,
+                               standardise=False).set_index("term")
+    assert (table["model"] == "mechanism").all()
     truth = {"group_white": BETA, "position": GAMMA, "d_log_area": DELTA}
     for term, value in truth.items():
         row = table.loc[term]
@@ -52,6 +54,22 @@ def test_planted_group_and_position_effects_are_recovered(planted, cluster):
         assert row["odds_ratio"] == pytest.approx(np.exp(row["estimate"]))
     assert table["n"].iloc[0] == 5000
     assert table["n_clusters"].iloc[0] == 240  # A/B sides are randomised: all images on both
+
+
+def test_standardised_covariate_is_per_sd_and_headline_has_no_covariates(planted):
+    records, covariates, _ = planted
+    raw = fit_win_regression(records, covariates=covariates, standardise=False)
+    std = fit_win_regression(records, covariates=covariates).set_index("term")
+    used = pd.unique(pd.concat([records["image_a"], records["image_b"]]).astype(str))
+    sd = covariates["log_area"].reindex(used).std()
+    raw = raw.set_index("term")
+    assert std.loc["d_log_area_per_sd", "estimate"] == pytest.approx(
+        raw.loc["d_log_area", "estimate"] * sd, rel=1e-6)
+    assert std.loc["group_white", "estimate"] == pytest.approx(
+        raw.loc["group_white", "estimate"], rel=1e-6)
+    headline = fit_win_regression(records)
+    assert set(headline["term"]) == {"group_white", "position"}
+    assert (headline["model"] == "total effect").all()
 
 
 def test_no_planted_effect_gives_interval_covering_zero(planted):

@@ -63,7 +63,8 @@ def test_rate_statistics_report_delta_and_ratio():
 
 
 def test_win_rates_pool_both_orders_and_orient_pairs(pairwise_records):
-    table = compute_win_rates(pairwise_records).set_index(["group_a", "group_b"])
+    table = compute_win_rates(pairwise_records, inference="independent").set_index(
+        ["group_a", "group_b"])
     bf = table.loc[("black_female", "white_female")]
     # 50 trials: A wins 30 first, 25 second, but 2 of the second-order composites were background
     assert (bf["n"], bf["wins_a"], bf["n_background"], bf["n_total"]) == (98, 53, 2, 100)
@@ -106,3 +107,14 @@ def test_wilson_coverage_averaged_over_p_is_near_nominal_for_n_at_least_50():
         low, high = rate_intervals(k, np.full(k.shape, n))
         coverages[n] = float(np.mean((low <= p) & (p <= high)))
     assert all(abs(c - 0.95) < 0.015 for c in coverages.values()), coverages
+
+
+def test_own_holm_and_bh_equal_statsmodels_on_random_p_values():
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        p = rng.uniform(0, 0.2, size=rng.integers(1, 12))
+        for method in ("holm", "fdr_bh"):
+            rej, adj, _, _ = multipletests(p, alpha=0.05, method=method)
+            ours, ours_rej = adjust_p_values(p, method=method, alpha=0.05)
+            np.testing.assert_allclose(ours, adj, rtol=1e-12)
+            assert (ours_rej == rej).all()
