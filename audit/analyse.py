@@ -106,12 +106,15 @@ def validate_records(frame: pd.DataFrame, *, where: str) -> pd.DataFrame:
 
 def open_run(run_dir: Path, overrides: list[str]) -> OpenedRun:
     """Open a finished run folder: the single place a run is read for re-analysis."""
+    from audit.io import require_complete_run
     from audit.stages import RECORD_FILES
 
     config = run_dir / "config.yaml"
     if not config.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder (no config.yaml); pass the "
                                 "folder `python -m audit.run` wrote, or use --records")
+    # a killed or still-running run may hold half-written tables: never re-analyse those
+    require_complete_run(run_dir)
     base = OmegaConf.to_container(OmegaConf.load(config), resolve=False)
     base.pop("hydra", None)
     settings = _settings(base, overrides)
@@ -210,6 +213,20 @@ def reanalyse(run: OpenedRun, out_dir: Path, *, command: str = "") -> Path:
     return out_dir
 
 
+def _new_analysis_dir(parent: Path) -> Path:
+    """Create a fresh ``<timestamp>[_N]`` folder, so two analyses never share one."""
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
+    parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1000):
+        folder = parent / (stamp if n == 0 else f"{stamp}_{n}")
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            continue
+        return folder
+    raise ValueError(f"{parent}: no free analysis folder for {stamp}; remove old analyses")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line; returns the exit status (1 with one line on bad input)."""
     parser = argparse.ArgumentParser(prog="python -m audit.analyse", description=__doc__
@@ -233,8 +250,7 @@ def main(argv: list[str] | None = None) -> int:
             out_dir = Path(args.out)
         elif args.run_dir:
             run = open_run(Path(args.run_dir), overrides)
-            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d_%H-%M-%S")
-            out_dir = Path(args.run_dir) / "analyses" / stamp
+            out_dir = _new_analysis_dir(Path(args.run_dir) / "analyses")
         else:
             raise ValueError("give a RUN_DIR or --records FILE --out DIR")
         written = reanalyse(run, out_dir, command=command)

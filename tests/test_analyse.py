@@ -39,6 +39,7 @@ def run_dir(tmp_path):
     write_table(folder / "records", _records())
     write_table(folder / "tables" / "groups", pd.DataFrame({"group": ["dark", "light",
                                                                        "medium"]}))
+    (folder / "manifest.json").write_text("{}")  # written last by every finished run
     return folder
 
 
@@ -96,3 +97,25 @@ def test_only_analysis_keys_can_be_overridden(run_dir, capsys):
     assert "only analysis.key=value" in capsys.readouterr().err
     assert analyse.main([str(run_dir), "analysis.inference=exact"]) == 1
     assert "analysis.inference" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("damage", ["marker", "no_manifest"])
+def test_incomplete_run_folders_are_refused_by_name(run_dir, capsys, damage):
+    if damage == "marker":
+        (run_dir / "RUNNING").write_text("pid 1")
+    else:
+        (run_dir / "manifest.json").unlink()
+    assert analyse.main([str(run_dir)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(run_dir) in err[0] and "incomplete run" in err[0]
+    assert not (run_dir / "analyses").exists()
+
+
+def test_two_analyses_in_one_second_get_two_folders(run_dir):
+    assert analyse.main([str(run_dir)]) == 0
+    assert analyse.main([str(run_dir), "analysis.margin=0.1"]) == 0
+    folders = sorted((run_dir / "analyses").iterdir())
+    assert len(folders) == 2
+    margins = {float(pd.read_csv(f / "tables" / "win_rates.csv")["margin"].iloc[0])
+               for f in folders}
+    assert margins == {0.05, 0.1}
