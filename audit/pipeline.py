@@ -13,12 +13,15 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from audit.compare.crop_outcomes import HeadTruth, to_crop_frame
+from audit.compare.croppers import build_croppers, close_all, describe_croppers
 from audit.compare.records import to_frame
 from audit.compare.runner import run_jobs
 from audit.compare.sampling import (
@@ -119,7 +122,7 @@ def prepare_people(settings: AuditConfig, *, root: Path
 
 
 def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
-                design: str) -> str:
+                design: str, croppers: Sequence[Any] = ()) -> str:
     """Hash of everything that shapes the records (not analysis or plots options)."""
     compare = dataclasses.asdict(settings.compare)
     for k in ("workers", "shard"):
@@ -127,6 +130,9 @@ def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
     spec = {"design": design, "seed": settings.seed, "compare": compare,
             "model": model.output_identity(),
             "people": data_sha256}
+    if croppers:
+        spec.update(croppers=describe_croppers(croppers),
+                    aspect_ratios=[float(a) for a in settings.crop.aspect_ratios])
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -147,20 +153,49 @@ def shard_chunks(total: int, index: int, count: int) -> set[int]:
 
 def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
                            model: SaliencyModel, store: ImageStore,
-                           checkpoints: Checkpoints, progress: bool) -> pd.DataFrame:
+                           checkpoints: Checkpoints, progress: bool,
+                           crops: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run (or resume) one kind of jobs; with ``crops`` also fill ``crops["records"]``.
+
+    ``crops`` holds ``croppers``, ``heads`` and ``aspect_ratios`` for :func:`run_jobs`; their
+    chunks are checkpointed as ``crops_<kind>`` before the records chunk, so a chunk counts as
+    done only when both exist.
+    """
     total = n_chunks(len(jobs), settings.compare.chunk_size)
     mine = shard_chunks(total, *settings.compare.shard_index)
+    crops_kind = f"crops_{kind}"
     done = checkpoints.done(kind) & mine
+    if crops is not None:
+        done &= checkpoints.done(crops_kind)
     if done:
         log.info("resuming %s: %d of %d chunks already finished in %s", kind, len(done),
                  len(mine), checkpoints.folder)
+    extra = {} if crops is None else {
+        "croppers": crops["croppers"], "heads": crops["heads"],
+        "aspect_ratios": crops["aspect_ratios"],
+        "on_crops": lambda i, f: checkpoints.save(crops_kind, i, f)}
     run_jobs(jobs, store=store, model=model, config=settings.compare,
              on_chunk=lambda i, f: checkpoints.save(kind, i, f),
-             skip_chunks=set(range(total)) - (mine - done), progress=progress)
+             skip_chunks=set(range(total)) - (mine - done), progress=progress, **extra)
+    if crops is not None:
+        parts = checkpoints.load(crops_kind, only=mine)
+        crops["records"] = (sort_records(pd.concat(parts, ignore_index=True)) if parts
+                            else to_crop_frame([]))
     frames = checkpoints.load(kind, only=mine)
     if not frames:
         return to_frame([], kway=kind == "kway")
     return sort_records(pd.concat(frames, ignore_index=True))
+
+
+def head_truths(table: pd.DataFrame) -> dict[str, HeadTruth]:
+    """Return generator head boxes with image sizes (synthetic portraits); empty elsewhere."""
+    from audit.stages import _true_heads
+
+    if not {"width", "height"} <= set(table.columns):
+        return {}
+    sizes = {str(r.id): (int(r.width), int(r.height))
+             for r in table[["id", "width", "height"]].itertuples(index=False)}
+    return {i: HeadTruth(box, sizes[i]) for i, box in _true_heads(table).items()}
 
 
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -203,6 +238,7 @@ def run(
     overrides: list[str] | None = None,
     command: str = "",
     progress: bool = True,
+    croppers: Sequence[Any] | None = None,
 ) -> RunResult:
     """Run one audit and write its folder.
 
@@ -222,6 +258,9 @@ def run(
         The command line, for the report.
     progress : bool
         Show progress bars.
+    croppers : sequence of Cropper, optional
+        Croppers of the pairwise-type composites; ``None`` builds ``compare.croppers`` (or the
+        selected ``cropper`` group) with ``model`` (see :mod:`audit.compare.croppers`).
 
     Returns
     -------
@@ -254,17 +293,33 @@ def run(
                 f"compare.design={design} needs at least {needed} groups; "
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
         plans = _plan(settings, context["members"], context["table"])
+        owned = croppers is None and "pairs" in plans
+        if owned:
+            croppers = build_croppers(settings.compare.croppers,
+                                      getattr(settings, "cropper", None), model=model)
+        croppers = list(croppers or [])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
-        key = records_key(settings, model, context["data_sha256"], design)
+        key = records_key(settings, model, context["data_sha256"], design, croppers)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
         store = ImageStore(image_paths(context["table"]), settings.compare.layout,
                            max_pixels=settings.data.download.max_pixels)
-        for kind, jobs in plans.items():
-            log.info("%s: %d composites (%s)", kind, len(jobs), design)
-            result.records[kind] = _run_jobs_checkpointed(
-                jobs, kind, settings=settings, model=model, store=store,
-                checkpoints=checkpoints, progress=progress)
+        crops = None if not croppers else {
+            "croppers": croppers, "heads": head_truths(context["table"]),
+            "aspect_ratios": list(settings.crop.aspect_ratios)}
+        try:
+            for kind, jobs in plans.items():
+                log.info("%s: %d composites (%s)", kind, len(jobs), design)
+                result.records[kind] = _run_jobs_checkpointed(
+                    jobs, kind, settings=settings, model=model, store=store,
+                    checkpoints=checkpoints, progress=progress,
+                    crops=crops if kind == "pairs" else None)
+                if kind == "pairs" and crops is not None:
+                    result.records["crops"] = crops["records"]
+        finally:
+            if owned:
+                close_all(croppers)
+        context["croppers"] = describe_croppers(croppers)
         context["chunks"] = {kind: n_chunks(len(jobs), settings.compare.chunk_size)
                              for kind, jobs in plans.items()}
         context["checkpoints"] = str(checkpoints.folder)
@@ -280,7 +335,7 @@ def run(
                               progress=progress)
         context.update(scores=scores, cache={"hits": cache.hits, "misses": cache.misses})
 
-    extra = {k: context[k] for k in ("checkpoints", "store", "cache", "chunks")
+    extra = {k: context[k] for k in ("checkpoints", "store", "cache", "chunks", "croppers")
              if k in context}
     return write_run(settings, result, context, people=people, model_info=describe_model(model),
                      started=started, config_yaml=config_yaml, overrides=overrides or [],

@@ -40,7 +40,8 @@ from audit.plots.style import save_figure
 log = logging.getLogger(__name__)
 
 #: Record tables per kind: file stem in the run folder (``.parquet`` and ``.csv``).
-RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images"}
+RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images",
+                "crops": "records_crops"}
 
 
 @dataclasses.dataclass
@@ -325,12 +326,17 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
     out = Analysis()
     groups = result.tables.get("groups")
     context["groups"] = groups
-    if design == "pairwise":
-        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
+    if design in ("pairwise", "counterfactual"):
+        from audit.analysis.croppers import primary_records
+
+        pairs, note = primary_records(result.records["pairs"], settings.compare.croppers)
+        out.notes += [note] if note else []
+        _analyse_pairs(settings, pairs, groups, context["table"], out)
+        if design == "counterfactual":
+            _analyse_kway(settings, result.records["kway"], out)
+        if "crops" in result.records and not result.records["crops"].empty:
+            _analyse_croppers(settings, result.records, groups, out)
     elif design == "all_groups":
-        _analyse_kway(settings, result.records["kway"], out)
-    elif design == "counterfactual":
-        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
         _analyse_kway(settings, result.records["kway"], out)
     elif design == "saliency_stats":
         result.records["images"] = _analyse_saliency(settings, context, out)
@@ -347,6 +353,29 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
     result.caveats.extend(_caveats(settings, result, people, model_info))
     result.analysis = out
     return out
+
+
+def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
+                      groups: pd.DataFrame, out: Analysis) -> None:
+    """Crop outcomes of every cropper on the same composites (``cropper_*`` tables, figure)."""
+    from audit.analysis import croppers as cr
+    from audit.plots.croppers import plot_cropper_disparity
+
+    a, order = settings.analysis, list(groups["group"])
+    crops, pairs = records["crops"], records["pairs"]
+    stats = {"alpha": a.alpha, "ci_method": a.ci_method, "correction": a.correction}
+    out.tables["cropper_outcomes"] = cr.crop_outcome_shares(crops, group_order=order)
+    rates = _try(out.notes, "cropper win rates", cr.cropper_win_rates, pairs, crops,
+                 group_order=order, **stats)
+    if rates is None:
+        return
+    out.tables["cropper_win_rates"] = rates
+    out.tables["cropper_paired"] = cr.paired_cropper_differences(
+        crops, group_order=order, alpha=a.alpha, correction=a.correction)
+    out.tables["cropper_summary"] = cr.cropper_summary(rates, out.tables["cropper_outcomes"])
+    out.figures["cropper_disparity"] = plot_cropper_disparity(
+        rates, title=f"{settings.name}: disparity per cropper and aspect ratio",
+        context=settings.plots.context)
 
 
 def _analyse_counts(settings: AuditConfig, out: Analysis) -> None:

@@ -25,7 +25,7 @@ PAIR_COLUMNS = (
     _COMMON[:4]
     + ["group_a", "group_b", "image_a", "image_b", "position_a", "position_b"]
     + [f"box_a_{k}" for k in _BOX] + [f"box_b_{k}" for k in _BOX]
-    + _COMMON[4:]
+    + _COMMON[4:] + ["cropper"]
     + ["a_wins", "score_max_a", "score_max_b", "p_a_sample", "p_a_topk", "mass_a", "mass_b"]
 )
 
@@ -48,7 +48,7 @@ _KWAY_DTYPES = {
     "composite_w": "int64", "composite_h": "int64", "point_x": "float64",
     "point_y": "float64", "score_max": "float64", "winner_slot": "Int64",
 }
-_STR_COLUMNS = ("design", "model", "outcome", "error", "group_a", "group_b", "image_a",
+_STR_COLUMNS = ("design", "model", "cropper", "outcome", "error", "group_a", "group_b", "image_a",
                 "image_b", "position_a", "position_b", "winner_group")
 
 

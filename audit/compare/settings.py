@@ -75,6 +75,12 @@ class CompareConfig:
         Same-group trials per group (A vs A), which measure the position preference alone.
     counterbalance : bool
         Run every drawn pair in both orders so that position is never confounded with group.
+    croppers : list of str or None
+        Several croppers on the same composites (names of ``conf/cropper/*.yaml``); ``None``
+        runs just the selected ``cropper`` group.
+    perturbations : list of dict or None
+        Layout variants under which the same drawn pairs are re-run (``experiment=robustness``;
+        see :mod:`audit.compare.robustness`).
     """
 
     design: str = "pairwise"
@@ -93,6 +99,8 @@ class CompareConfig:
     shard: str | None = None
     chunk_size: int = 64
     workers: int = 0
+    croppers: list[str] | None = None
+    perturbations: list[dict] | None = None
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -119,6 +127,11 @@ class CompareConfig:
             raise ValueError(f"compare.workers must be >= 0, got {self.workers}")
         if self.shard is not None:
             parse_shard(self.shard)
+        if self.croppers is not None and (
+                not self.croppers or len(set(self.croppers)) != len(self.croppers)):
+            raise ValueError(
+                "compare.croppers must be null or a non-empty list of distinct cropper names, "
+                f"got {self.croppers}")
 
     @property
     def shard_index(self) -> tuple[int, int]:
