@@ -21,7 +21,12 @@ from typing import Any
 import pandas as pd
 
 from audit.compare.crop_outcomes import HeadTruth, to_crop_frame
-from audit.compare.croppers import build_croppers, close_all, describe_croppers
+from audit.compare.croppers import (
+    build_croppers,
+    close_all,
+    croppers_identity,
+    describe_croppers,
+)
 from audit.compare.records import to_frame
 from audit.compare.runner import run_jobs
 from audit.compare.sampling import (
@@ -131,7 +136,7 @@ def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
             "model": model.output_identity(),
             "people": data_sha256}
     if croppers:
-        spec.update(croppers=describe_croppers(croppers),
+        spec.update(croppers=croppers_identity(croppers),
                     aspect_ratios=[float(a) for a in settings.crop.aspect_ratios])
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]

@@ -372,7 +372,8 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
     out.tables["cropper_win_rates"] = rates
     out.tables["cropper_paired"] = cr.paired_cropper_differences(
         crops, group_order=order, alpha=a.alpha, correction=a.correction)
-    out.tables["cropper_summary"] = cr.cropper_summary(rates, out.tables["cropper_outcomes"])
+    out.tables["cropper_summary"] = cr.cropper_summary(
+        rates, out.tables["cropper_outcomes"], cr.undecided_measures(pairs, crops, rates))
     out.figures["cropper_disparity"] = plot_cropper_disparity(
         rates, title=f"{settings.name}: disparity per cropper and aspect ratio",
         context=settings.plots.context)

@@ -116,6 +116,17 @@ def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
     return pd.concat(tables, ignore_index=True)
 
 
+def undecided_measures(records: pd.DataFrame | None, crops: pd.DataFrame,
+                       win_rates: pd.DataFrame) -> pd.DataFrame:
+    """``cropper, measure, aspect_ratio`` that never kept exactly one image (no win rate)."""
+    have = set(zip(win_rates["cropper"], win_rates["measure"],
+                   win_rates["aspect_ratio"].fillna(-1.0), strict=True))
+    rows = [{"cropper": c, "measure": m, "aspect_ratio": r}
+            for c, m, r, _ in _measures(records, crops)
+            if (c, m, -1.0 if math.isnan(r) else r) not in have]
+    return pd.DataFrame(rows, columns=_KEYS)
+
+
 def _oriented(crops: pd.DataFrame, group_order: Sequence[str] | None) -> pd.DataFrame:
     frame = orient_pairs(crops_as_records(crops), group_order=group_order)
     frame = frame[frame["pair_a"] != frame["pair_b"]].copy()
@@ -243,8 +254,9 @@ def paired_cropper_differences(crops: pd.DataFrame, *, group_order: Sequence[str
                 "n_discordant": int((pair_out[c1] != pair_out[c2]).sum()),
                 "net_1": float(both[c1].mean()), "net_2": float(both[c2].mean()),
                 "difference": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
+                # a zero SE (every trial's mean identical) is a degenerate, certain difference
                 "p_value": (2 * norm.sf(abs(est) / se) if se > 0 else
-                            (1.0 if est == 0 else math.nan)),
+                            (1.0 if est == 0 else 0.0 if se == 0 else math.nan)),
             })
     out = pd.DataFrame(rows, columns=[
         "aspect_ratio", "group_a", "group_b", "cropper_1", "cropper_2", "n", "n_discordant",
@@ -256,7 +268,8 @@ def paired_cropper_differences(crops: pd.DataFrame, *, group_order: Sequence[str
     return out
 
 
-def cropper_summary(win_rates: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFrame:
+def cropper_summary(win_rates: pd.DataFrame, shares: pd.DataFrame,
+                    undecided: pd.DataFrame | None = None) -> pd.DataFrame:
     """Which cropper treats the groups most evenly, per measure and aspect ratio.
 
     Returns
@@ -268,6 +281,8 @@ def cropper_summary(win_rates: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFra
         ``n_inconclusive`` (verdicts; without a ``verdict`` column a rejected pair counts as
         disparity, the others as inconclusive), ``share_both``, ``share_neither``, ``rank``
         (1 = most even at this measure and ratio, by ``max_abs_delta``) and ``most_even``.
+        Measures in ``undecided`` (never exactly one image kept) get ``n_decided = 0``, no
+        delta and the last ranks: they treat the groups alike only by keeping both or neither.
     """
     wr = win_rates.copy()
     if "verdict" not in wr.columns:
@@ -293,6 +308,19 @@ def cropper_summary(win_rates: pd.DataFrame, shares: pd.DataFrame) -> pd.DataFra
             "share_neither": (float((share["share_neither"] * weights).sum() / total)
                               if measure == "crop" and total else math.nan),
         })
+    for rec in (undecided if undecided is not None else pd.DataFrame()).itertuples():
+        share = shares[(shares["cropper"] == rec.cropper)
+                       & (shares["aspect_ratio"] == rec.aspect_ratio)]
+        weights = share["n"].to_numpy(dtype=float)
+        total = weights.sum()
+        rows.append({
+            "measure": rec.measure, "aspect_ratio": rec.aspect_ratio, "cropper": rec.cropper,
+            "n_pairs": 0, "n_decided": 0, "max_abs_delta": math.nan, "worst_pair": None,
+            "mean_abs_delta": math.nan, "n_disparity": 0, "n_parity": 0, "n_inconclusive": 0,
+            "share_both": (float((share["share_both"] * weights).sum() / total)
+                           if total else math.nan),
+            "share_neither": (float((share["share_neither"] * weights).sum() / total)
+                              if total else math.nan)})
     out = pd.DataFrame(rows)
     out["_ratio"] = out["aspect_ratio"].fillna(np.inf)
     out = out.sort_values(["measure", "_ratio", "max_abs_delta", "cropper"],

@@ -76,3 +76,8 @@ def close_all(croppers: Sequence[Any]) -> None:
 def describe_croppers(croppers: Sequence[Any]) -> list[dict]:
     """Return what manifests record per cropper (library, version, settings)."""
     return [dict(c.describe()) for c in croppers]
+
+
+def croppers_identity(croppers: Sequence[Any]) -> list[dict]:
+    """Return what decides the croppers' boxes (checkpoint keys; no device or batch size)."""
+    return [dict(getattr(c, "output_identity", c.describe)()) for c in croppers]

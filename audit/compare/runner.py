@@ -223,10 +223,10 @@ def _point_row(r: _Ready, result: object, name: str, config: CompareConfig,
 
 
 def has_point(cropper: object) -> bool:
-    """Whether a cropper's focus point decides a ``records`` outcome.
+    """Whether a cropper always has a focus point (so its failures are ``records`` rows too).
 
-    True for the saliency kind and for box croppers that declare ``has_point = True`` (such
-    as libvips' attention strategy, which returns its focus point).
+    True for the saliency kind and for box croppers that declare ``has_point = True``. Any
+    cropper whose result carries a point gets a ``records`` row for that composite.
     """
     return getattr(cropper, "kind", "") == "saliency" or bool(getattr(cropper, "has_point", False))
 
@@ -307,10 +307,10 @@ def _multi_rows(ready: Sequence[_Ready], scored: Mapping[int, object], model: Sa
             result = results.get(c.name, {}).get(id(r), r.error)
             if isinstance(result, str):
                 _raise_or_keep(r, result, config, c.name)
-            if has_point(c):
-                rows.append(_point_row(r, None if isinstance(result, str) else result, c.name,
-                                       config, result if isinstance(result, str) else None)
-                            | {"cropper": c.name})
+            failed = isinstance(result, str)
+            if has_point(c) or (not failed and result.point is not None):
+                rows.append(_point_row(r, None if failed else result, c.name, config,
+                                       result if failed else None) | {"cropper": c.name})
             crops += crop_rows(ids, r.job.a_slot, r.boxes,
                                result if isinstance(result, str) else result.boxes,
                                cropper=c.name, aspect_ratios=ratios, heads=heads)

@@ -73,7 +73,7 @@ def plot_cropper_disparity(win_rates: pd.DataFrame, *, title: str | None = None,
                     ax.plot(rate[m], y[m], _MARKERS.get(v, "o"), color=colours[cropper],
                             markersize=5, label=cropper if panel == panels[0] else None)
             ax.axvline(0.5, color=PARITY_COLOR, linestyle="--", linewidth=1)
-            ax.set_xlim(0.5 - half, 0.5 + half)
+            ax.set_xlim(0.5 - half - 0.03, 0.5 + half + 0.03)  # room for markers at 0 and 1
             ax.set_title(panel)
             ax.set_xlabel("share kept for first group")
         axes[0][0].set_yticks(range(len(pairs)), pairs)
