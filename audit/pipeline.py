@@ -192,6 +192,33 @@ def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
     return sort_records(pd.concat(frames, ignore_index=True))
 
 
+def _run_variants(jobs: list[Job], *, settings: AuditConfig, model: SaliencyModel,
+                  crops: dict[str, Any] | None, table: pd.DataFrame, checkpoints: Checkpoints,
+                  progress: bool, base: tuple[pd.DataFrame, pd.DataFrame | None]
+                  ) -> pd.DataFrame:
+    """Re-run the same pair jobs under each ``compare.perturbations`` layout (checkpointed).
+
+    Returns the long ``records_robustness`` table: the base run's outcomes and every
+    variant's, one row per composite, cropper, measure and variant.
+    """
+    from audit.compare.robustness import BASE, long_outcomes, variant_layouts
+
+    frames = [long_outcomes(*base, BASE)]
+    for name, layout in variant_layouts(settings.compare.layout, settings.compare.perturbations):
+        compare = dataclasses.replace(settings.compare, layout=layout)
+        variant = dataclasses.replace(settings, compare=compare)
+        store = ImageStore(image_paths(table), layout,
+                           max_pixels=settings.data.download.max_pixels)
+        spec = None if crops is None else {k: crops[k] for k in
+                                           ("croppers", "heads", "aspect_ratios")}
+        log.info("robustness variant %s: %d composites", name, len(jobs))
+        records = _run_jobs_checkpointed(jobs, f"pairs~{name}", settings=variant, model=model,
+                                         store=store, checkpoints=checkpoints,
+                                         progress=progress, crops=spec)
+        frames.append(long_outcomes(records, None if spec is None else spec["records"], name))
+    return sort_records(pd.concat(frames, ignore_index=True))
+
+
 def head_truths(table: pd.DataFrame) -> dict[str, HeadTruth]:
     """Return generator head boxes with image sizes (synthetic portraits); empty elsewhere."""
     from audit.stages import _true_heads
@@ -321,6 +348,11 @@ def run(
                     crops=crops if kind == "pairs" else None)
                 if kind == "pairs" and crops is not None:
                     result.records["crops"] = crops["records"]
+            if settings.compare.perturbations and "pairs" in plans:
+                result.records["robustness"] = _run_variants(
+                    plans["pairs"], settings=settings, model=model, crops=crops,
+                    table=context["table"], checkpoints=checkpoints, progress=progress,
+                    base=(result.records["pairs"], result.records.get("crops")))
         finally:
             if owned:
                 close_all(croppers)

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 #: Record tables per kind: file stem in the run folder (``.parquet`` and ``.csv``).
 RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images",
-                "crops": "records_crops"}
+                "crops": "records_crops", "robustness": "records_robustness"}
 
 
 @dataclasses.dataclass
@@ -336,6 +336,8 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
             _analyse_kway(settings, result.records["kway"], out)
         if "crops" in result.records and not result.records["crops"].empty:
             _analyse_croppers(settings, result.records, groups, out)
+        if "robustness" in result.records:
+            _analyse_robustness(settings, result.records["robustness"], groups, out)
     elif design == "all_groups":
         _analyse_kway(settings, result.records["kway"], out)
     elif design == "saliency_stats":
@@ -377,6 +379,20 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
     out.figures["cropper_disparity"] = plot_cropper_disparity(
         rates, title=f"{settings.name}: disparity per cropper and aspect ratio",
         context=settings.plots.context)
+
+
+def _analyse_robustness(settings: AuditConfig, long: pd.DataFrame, groups: pd.DataFrame,
+                        out: Analysis) -> None:
+    """Share of composites whose outcome flips under each layout variant (table, figure)."""
+    from audit.analysis.robustness import flip_rates
+    from audit.plots.robustness import plot_flip_rates
+
+    flips = flip_rates(long, group_order=list(groups["group"]), alpha=settings.analysis.alpha)
+    out.tables["robustness_flips"] = flips
+    if not flips.empty:
+        out.figures["robustness_flips"] = plot_flip_rates(
+            flips, title=f"{settings.name}: outcomes that flip under small layout changes",
+            context=settings.plots.context)
 
 
 def _analyse_counts(settings: AuditConfig, out: Analysis) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 DESIGNS = (
     "pairwise", "all_groups", "saliency_stats", "male_gaze", "counterfactual", "paper_counts",
@@ -29,6 +30,8 @@ class LayoutConfig:
     scaling: str = "none"
     fixed_height: int = 256
     max_side: int = 1024
+    #: Extra fill ``[left, top, right, bottom]`` around the canvas (robustness variants).
+    margin: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
     def __post_init__(self) -> None:
         if self.direction not in ("horizontal", "vertical"):
@@ -52,6 +55,9 @@ class LayoutConfig:
             raise ValueError(f"compare.layout.fixed_height must be >= 1, got {self.fixed_height}")
         if self.max_side < 1:
             raise ValueError(f"compare.layout.max_side must be >= 1, got {self.max_side}")
+        if len(self.margin) != 4 or any(int(m) < 0 for m in self.margin):
+            raise ValueError("compare.layout.margin must be four values >= 0 (left, top, right, "
+                             f"bottom), got {self.margin}")
 
 
 @dataclass
@@ -100,7 +106,7 @@ class CompareConfig:
     chunk_size: int = 64
     workers: int = 0
     croppers: list[str] | None = None
-    perturbations: list[dict] | None = None
+    perturbations: list[Any] | None = None
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -127,6 +133,10 @@ class CompareConfig:
             raise ValueError(f"compare.workers must be >= 0, got {self.workers}")
         if self.shard is not None:
             parse_shard(self.shard)
+        if self.perturbations is not None:
+            from audit.compare.robustness import variant_layouts
+
+            variant_layouts(self.layout, self.perturbations)  # one line naming a bad entry
         if self.croppers is not None and (
                 not self.croppers or len(set(self.croppers)) != len(self.croppers)):
             raise ValueError(
