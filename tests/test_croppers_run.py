@@ -62,3 +62,29 @@ def test_crop_records_of_shards_merge_to_the_single_run(tmp_path):
     for name in ("records_crops.parquet", "tables/cropper_summary.parquet",
                  "tables/cropper_paired.parquet"):
         assert (whole.output_dir / name).read_bytes() == (merged.output_dir / name).read_bytes()
+
+
+def test_robustness_experiment_flips_nothing_under_an_identical_layout(tmp_path):
+    variants = "compare.perturbations=[{name:same,padding:0},{name:left_30,margin:[30,0,0,0]}]"
+    result, model = run(tmp_path, "out", *CROPPERS, variants, experiment="robustness")
+    out = result.output_dir
+    long = pd.read_parquet(out / "records_robustness.parquet")
+    n = 3 * 4 * 2 + 3 * 2 * 2  # smoke: 3 pairs x 4 draws + 3 baselines x 2 draws, 2 orders
+    assert model.scored == 3 * n  # base + two variants, the same jobs each time
+    # per composite: 2 argmax rows (both croppers have a point) + 2 croppers x 4 ratios
+    assert len(long) == 3 * n * (2 + 8)
+    assert set(long.variant) == {"base", "same", "left_30"}
+    flips = pd.read_csv(out / "tables/robustness_flips.csv")
+    same = flips[flips.variant == "same"]
+    assert len(same) and (same.n_flipped == 0).all()
+    assert (same.loc[same.group_a == "all", "n"] == 3 * 4 * 2).all()  # baselines left out
+    # a 30-px margin on the left moves the centred windows: some crop outcome changes
+    moved = flips[(flips.variant == "left_30") & (flips.cropper == "center")
+                  & (flips.group_a == "all")]
+    assert moved.n_flipped.sum() > 0
+    assert (out / "figures/robustness_flips.png").is_file()
+    again, model2 = run(tmp_path, "again", *CROPPERS, variants, model=CountingLuminance(),
+                        experiment="robustness")
+    assert model2.scored == 0
+    assert (out / "records_robustness.parquet").read_bytes() == (
+        again.output_dir / "records_robustness.parquet").read_bytes()
