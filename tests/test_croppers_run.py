@@ -64,6 +64,7 @@ def test_crop_records_of_shards_merge_to_the_single_run(tmp_path):
         assert (whole.output_dir / name).read_bytes() == (merged.output_dir / name).read_bytes()
 
 
+@pytest.mark.slow
 def test_robustness_experiment_flips_nothing_under_an_identical_layout(tmp_path):
     variants = "compare.perturbations=[{name:same,padding:0},{name:left_30,margin:[30,0,0,0]}]"
     result, model = run(tmp_path, "out", *CROPPERS, variants, experiment="robustness")

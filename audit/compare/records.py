@@ -3,6 +3,11 @@
 Pairwise designs (pairwise, baseline, counterfactual) use ``_a``/``_b`` columns; A is the
 first group of the pair whatever its position, and ``position_a`` says where it sat. k-way
 designs (all_groups, counterfactual_kway) keep per-slot lists in position order.
+
+``cropper`` names the cropper whose focus point decided ``outcome`` (``compare.croppers``: one
+row per composite and cropper with a point; ``model`` is the saliency model, or the cropper's
+name for croppers without one). What each crop keeps is in ``records_crops``
+(:mod:`audit.compare.crop_outcomes`).
 """
 
 from __future__ import annotations
