@@ -331,7 +331,11 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
 
         pairs, note = primary_records(result.records["pairs"], settings.compare.croppers)
         out.notes += [note] if note else []
-        _analyse_pairs(settings, pairs, groups, context["table"], out)
+        if pairs.empty and not result.records.get("crops", pd.DataFrame()).empty:
+            out.notes.append("no cropper of this run has a focus point, so there is no argmax "
+                             "outcome; the cropper_* tables judge the crops")
+        else:
+            _analyse_pairs(settings, pairs, groups, context["table"], out)
         if design == "counterfactual":
             _analyse_kway(settings, result.records["kway"], out)
         if "crops" in result.records and not result.records["crops"].empty:

@@ -89,3 +89,31 @@ def test_robustness_experiment_flips_nothing_under_an_identical_layout(tmp_path)
     assert model2.scored == 0
     assert (out / "records_robustness.parquet").read_bytes() == (
         again.output_dir / "records_robustness.parquet").read_bytes()
+
+
+def test_a_run_of_box_croppers_alone_judges_the_crops(tmp_path):
+    from audit.crop.geometry import Point
+    from audit.cropper.base import Cropper, CropResult, centered_box
+    from audit.cropper.registry import register_cropper, unregister_cropper
+
+    class LeftThird(Cropper):
+        name, kind = "left_third", "box"
+
+        def crop(self, rgb, aspect_ratios):
+            h, w = rgb.shape[:2]
+            return CropResult({float(r): centered_box(w, h, r, Point(w // 3, h // 2))
+                               for r in aspect_ratios})
+
+    register_cropper("left_third", lambda **_: LeftThird())
+    try:
+        result, model = run(tmp_path, "out", "compare.croppers=[left_third]",
+                            "analysis.regression=false", "compare.baseline_trials=0")
+    finally:
+        unregister_cropper("left_third")
+    assert model.scored == 0  # no cropper uses the model
+    assert result.records["pairs"].empty and "win_rates" not in result.tables
+    assert set(result.tables["cropper_summary"].cropper) == {"left_third"}
+    crops = result.records["crops"]
+    assert len(crops) == 3 * 4 * 2 * 4 and (crops.crop_outcome != "error").all()
+    assert crops.head_kept_a.notna().all() and {"a", "b"} <= set(crops.crop_outcome)
+    assert any("no cropper of this run has a focus point" in n for n in result.analysis.notes)
