@@ -47,7 +47,9 @@ def plot_cropper_disparity(win_rates: pd.DataFrame, *, title: str | None = None,
         ["argmax"] if (table["measure"] == "argmax").any() else [])
     croppers = list(dict.fromkeys(table["cropper"]))
     pairs = list(dict.fromkeys(table["pair"]))
-    colours = dict(zip(croppers, palette(len(croppers)), strict=True))
+    # the palette's 4th colour (vermillion) is too close to its 2nd (orange) side by side
+    order = [0, 1, 2, 4, 5, 6, 7, 8, 9, 3]
+    colours = {c: palette(10)[order[k % 10]] for k, c in enumerate(croppers)}
     span = np.nanmax(np.abs(table[["ci_low", "ci_high", "rate"]].to_numpy(dtype=float) - 0.5))
     half = min(0.5, max(0.15, float(span) + 0.05))
     step = 0.8 / max(len(croppers), 1)
