@@ -44,6 +44,10 @@ RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images",
                 "crops": "records_crops", "robustness": "records_robustness"}
 
 
+#: Long per-pair tables kept out of the report (their summaries are in it); see tables/.
+DETAIL_TABLES = ("cropper_win_rates", "cropper_outcomes", "cropper_paired", "robustness_flips")
+
+
 @dataclasses.dataclass
 class Analysis:
     """Tables, figures and notes produced by :func:`analyse` (figures not yet saved)."""
@@ -380,6 +384,8 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
         crops, group_order=order, alpha=a.alpha, correction=a.correction)
     out.tables["cropper_summary"] = cr.cropper_summary(
         rates, out.tables["cropper_outcomes"], cr.undecided_measures(pairs, crops, rates))
+    out.notes.append("which cropper treats the groups most evenly: tables/cropper_summary; per "
+                     "pair: tables/cropper_win_rates, cropper_outcomes, cropper_paired")
     out.figures["cropper_disparity"] = plot_cropper_disparity(
         rates, title=f"{settings.name}: disparity per cropper and aspect ratio",
         context=settings.plots.context)
@@ -393,6 +399,10 @@ def _analyse_robustness(settings: AuditConfig, long: pd.DataFrame, groups: pd.Da
 
     flips = flip_rates(long, group_order=list(groups["group"]), alpha=settings.analysis.alpha)
     out.tables["robustness_flips"] = flips
+    pooled = flips[flips["group_a"] == "all"]
+    out.tables["robustness_summary"] = pooled[
+        ["cropper", "measure", "aspect_ratio", "variant", "n", "share_flipped", "ci_low",
+         "ci_high", "share_winner_flipped"]].reset_index(drop=True)
     if not flips.empty:
         out.figures["robustness_flips"] = plot_flip_rates(
             flips, title=f"{settings.name}: outcomes that flip under small layout changes",
@@ -465,7 +475,8 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
     write_json(out / "manifest.json", manifest)
 
     report_tables = {k: v for k, v in result.tables.items()
-                     if k not in ("people", "counts", "image_covariates", "gaze_selection")}
+                     if k not in ("people", "counts", "image_covariates", "gaze_selection",
+                                  *DETAIL_TABLES)}
     attribution = None if people is None else people.attribution
     report = ReportInput(
         name=settings.name, created=manifest["created"], command=command,
