@@ -368,12 +368,17 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
 def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
                       groups: pd.DataFrame, out: Analysis) -> None:
     """Crop outcomes of every cropper on the same composites (``cropper_*`` tables, figure)."""
+    import inspect
+
     from audit.analysis import croppers as cr
     from audit.plots.croppers import plot_cropper_disparity
 
     a, order = settings.analysis, list(groups["group"])
     crops, pairs = records["crops"], records["pairs"]
-    stats = {"alpha": a.alpha, "ci_method": a.ci_method, "correction": a.correction}
+    # every analysis.* key that compute_win_rates takes (inference, margin, ... as they come)
+    accepted = inspect.signature(compute_win_rates).parameters
+    stats = {k: v for k, v in dataclasses.asdict(a).items()
+             if k in accepted and k not in ("records", "group_order")}
     out.tables["cropper_outcomes"] = cr.crop_outcome_shares(crops, group_order=order)
     rates = _try(out.notes, "cropper win rates", cr.cropper_win_rates, pairs, crops,
                  group_order=order, **stats)
