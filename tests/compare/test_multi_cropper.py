@@ -167,3 +167,13 @@ def test_a_failing_cropper_is_recorded_per_composite_or_raises(images):
     assert (crops.drop(failed.index).crop_outcome != "error").all()
     with pytest.raises(ModelError, match="bad: ValueError"):
         _run(paths, members, model, [bad], on_model_error="raise")
+
+
+def test_identical_crop_records_with_worker_processes(images):
+    paths, members = images
+    model = Luminance(device="cpu")
+    croppers = [Rule(model), Boxes("c", 0.3, has_point=True)]
+    base = _run(paths, members, model, croppers)
+    pooled = _run(paths, members, model, croppers, workers=2)
+    pd.testing.assert_frame_equal(base[0], pooled[0])
+    pd.testing.assert_frame_equal(base[1], pooled[1])
