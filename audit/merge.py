@@ -28,7 +28,7 @@ from audit.stages import RECORD_FILES
 log = logging.getLogger("audit.merge")
 
 #: Composite record kinds a shard can hold (per-image designs are never sharded).
-_SHARDED_KINDS = ("pairs", "kway")
+_SHARDED_KINDS = ("pairs", "kway", "crops", "robustness")
 
 
 class MergeError(ValueError):

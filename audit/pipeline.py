@@ -13,12 +13,20 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from audit.compare.crop_outcomes import HeadTruth, to_crop_frame
+from audit.compare.croppers import (
+    build_croppers,
+    close_all,
+    croppers_identity,
+    describe_croppers,
+)
 from audit.compare.records import to_frame
 from audit.compare.runner import run_jobs
 from audit.compare.sampling import (
@@ -127,7 +135,7 @@ def prepare_people(settings: AuditConfig, *, root: Path
 
 
 def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
-                design: str) -> str:
+                design: str, croppers: Sequence[Any] = ()) -> str:
     """Hash of everything that shapes the records (not analysis or plots options)."""
     compare = dataclasses.asdict(settings.compare)
     for k in ("workers", "shard"):
@@ -136,6 +144,9 @@ def records_key(settings: AuditConfig, model: SaliencyModel, data_sha256: str,
     spec = {"checkpoints": 2, "design": design, "seed": settings.seed, "compare": compare,
             "model": model.output_identity(),
             "people": data_sha256}
+    if croppers:
+        spec.update(croppers=croppers_identity(croppers),
+                    aspect_ratios=[float(a) for a in settings.crop.aspect_ratios])
     blob = json.dumps(spec, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
@@ -156,17 +167,38 @@ def shard_chunks(total: int, index: int, count: int) -> set[int]:
 
 def _run_jobs_checkpointed(jobs: list[Job], kind: str, *, settings: AuditConfig,
                            model: SaliencyModel, store: ImageStore,
-                           checkpoints: Checkpoints, progress: bool) -> pd.DataFrame:
+                           checkpoints: Checkpoints, progress: bool,
+                           crops: dict[str, Any] | None = None) -> pd.DataFrame:
+    """Run (or resume) one kind of jobs; with ``crops`` also fill ``crops["records"]``.
+
+    ``crops`` holds ``croppers``, ``heads`` and ``aspect_ratios`` for :func:`run_jobs`; their
+    chunks are checkpointed as ``crops_<kind>`` before the records chunk, so a chunk counts as
+    done only when both exist.
+    """
     total = n_chunks(len(jobs), settings.compare.chunk_size)
     mine = shard_chunks(total, *settings.compare.shard_index)
+    crops_kind = f"crops_{kind}"
     done = checkpoints.done(kind) & mine
-    fresh: dict[int, pd.DataFrame] = {}  # chunks of this call that were not checkpointed
+    if crops is not None:
+        done &= checkpoints.done(crops_kind)
+    # chunks of this call that were not checkpointed (they read images that changed on disk)
+    fresh: dict[int, pd.DataFrame] = {}
+    fresh_crops: dict[int, pd.DataFrame] = {}
     if done:
         log.info("resuming %s: %d of %d chunks already finished in %s", kind, len(done),
                  len(mine), checkpoints.folder)
+    extra = {} if crops is None else {
+        "croppers": crops["croppers"], "heads": crops["heads"],
+        "aspect_ratios": crops["aspect_ratios"],
+        "on_crops": lambda i, f: _save_chunk(checkpoints, crops_kind, i, f, fresh_crops)}
     run_jobs(jobs, store=store, model=model, config=settings.compare,
              on_chunk=lambda i, f: _save_chunk(checkpoints, kind, i, f, fresh),
-             skip_chunks=set(range(total)) - (mine - done), progress=progress)
+             skip_chunks=set(range(total)) - (mine - done), progress=progress, **extra)
+    if crops is not None:
+        parts = (checkpoints.load(crops_kind, only=mine - set(fresh_crops))
+                 + [fresh_crops[i] for i in sorted(fresh_crops)])
+        crops["records"] = (sort_records(pd.concat(parts, ignore_index=True)) if parts
+                            else to_crop_frame([]))
     frames = checkpoints.load(kind, only=mine - set(fresh)) + [fresh[i] for i in sorted(fresh)]
     if not frames:
         return to_frame([], kway=kind == "kway")
@@ -190,6 +222,51 @@ def _save_chunk(checkpoints: Checkpoints, kind: str, index: int, frame: pd.DataF
     log.warning("%s chunk %d not checkpointed: %d composites read images that changed on disk "
                 "during the run (first: %s); a rerun recomputes it", kind, index, len(changed),
                 changed.iloc[0])
+
+
+def _run_variants(jobs: list[Job], *, settings: AuditConfig, model: SaliencyModel,
+                  crops: dict[str, Any] | None, table: pd.DataFrame, checkpoints: Checkpoints,
+                  progress: bool, base: tuple[pd.DataFrame, pd.DataFrame | None]
+                  ) -> pd.DataFrame:
+    """Re-run the same pair jobs under each ``compare.perturbations`` layout (checkpointed).
+
+    Returns the long ``records_robustness`` table: the base run's outcomes and every
+    variant's, one row per composite, cropper, measure and variant.
+    """
+    from audit.compare.robustness import BASE, long_outcomes, variant_layouts
+
+    frames = [long_outcomes(*base, BASE)]
+    for name, layout in variant_layouts(settings.compare.layout, settings.compare.perturbations):
+        compare = dataclasses.replace(settings.compare, layout=layout)
+        variant = dataclasses.replace(settings, compare=compare)
+        store = table_store(table, variant)
+        spec = None if crops is None else {k: crops[k] for k in
+                                           ("croppers", "heads", "aspect_ratios")}
+        log.info("robustness variant %s: %d composites", name, len(jobs))
+        records = _run_jobs_checkpointed(jobs, f"pairs~{name}", settings=variant, model=model,
+                                         store=store, checkpoints=checkpoints,
+                                         progress=progress, crops=spec)
+        frames.append(long_outcomes(records, None if spec is None else spec["records"], name))
+    return sort_records(pd.concat(frames, ignore_index=True))
+
+
+def head_truths(table: pd.DataFrame) -> dict[str, HeadTruth]:
+    """Return generator head boxes with image sizes (synthetic portraits); empty elsewhere."""
+    from audit.stages import _true_heads
+
+    if not {"width", "height"} <= set(table.columns):
+        return {}
+    sizes = {str(r.id): (int(r.width), int(r.height))
+             for r in table[["id", "width", "height"]].itertuples(index=False)}
+    return {i: HeadTruth(box, sizes[i]) for i, box in _true_heads(table).items()}
+
+
+def table_store(table: pd.DataFrame, settings: AuditConfig) -> ImageStore:
+    """Build a run's image store: its layout, pixel cap and the table's hash of every file."""
+    return ImageStore(image_paths(table), settings.compare.layout,
+                      max_pixels=settings.data.download.max_pixels,
+                      sha256s=dict(zip(table["id"].astype(str), table["sha256"].astype(str),
+                                       strict=True)))
 
 
 def sort_records(records: pd.DataFrame) -> pd.DataFrame:
@@ -301,6 +378,7 @@ def run(
     overrides: list[str] | None = None,
     command: str = "",
     progress: bool = True,
+    croppers: Sequence[Any] | None = None,
 ) -> RunResult:
     """Run one audit and write its folder.
 
@@ -320,6 +398,9 @@ def run(
         The command line, for the report.
     progress : bool
         Show progress bars.
+    croppers : sequence of Cropper, optional
+        Croppers of the pairwise-type composites; ``None`` builds ``compare.croppers`` (or the
+        selected ``cropper`` group) with ``model`` (see :mod:`audit.compare.croppers`).
 
     Returns
     -------
@@ -330,7 +411,7 @@ def run(
     try:
         return _run_claimed(settings, model=model, out=out, started=started,
                             config_yaml=config_yaml, overrides=overrides, command=command,
-                            progress=progress)
+                            progress=progress, croppers=croppers)
     except Exception as exc:
         mark_failed(out, f"{type(exc).__name__}: {exc}".splitlines()[0])
         raise
@@ -338,7 +419,7 @@ def run(
 
 def _run_claimed(settings: AuditConfig, *, model: SaliencyModel | None, out: Path,
                  started: float, config_yaml: str, overrides: list[str] | None, command: str,
-                 progress: bool) -> RunResult:
+                 progress: bool, croppers: Sequence[Any] | None) -> RunResult:
     root = project_root(settings.paths.root)
     design = settings.compare.design
     result = RunResult(output_dir=out)
@@ -364,20 +445,37 @@ def _run_claimed(settings: AuditConfig, *, model: SaliencyModel | None, out: Pat
                 f"found {list(context['members'])} for group_by={settings.compare.group_by}")
         check_plan_size(settings, context["members"])
         plans = _plan(settings, context["members"], context["table"])
+        owned = croppers is None and "pairs" in plans
+        if owned:
+            croppers = build_croppers(settings.compare.croppers,
+                                      getattr(settings, "cropper", None), model=model)
+        croppers = list(croppers or [])
         # shards of one run share this folder (on a cluster, put work_dir on shared storage)
-        key = records_key(settings, model, context["data_sha256"], design)
+        key = records_key(settings, model, context["data_sha256"], design, croppers)
         checkpoints = Checkpoints(resolve_path(root, settings.paths.work_dir)
                                   / f"{settings.name}-{key}")
-        t = context["table"]
-        store = ImageStore(image_paths(t), settings.compare.layout,
-                           max_pixels=settings.data.download.max_pixels,
-                           sha256s=dict(zip(t["id"].astype(str), t["sha256"].astype(str),
-                                            strict=True)))
-        for kind, jobs in plans.items():
-            log.info("%s: %d composites (%s)", kind, len(jobs), design)
-            result.records[kind] = _run_jobs_checkpointed(
-                jobs, kind, settings=settings, model=model, store=store,
-                checkpoints=checkpoints, progress=progress)
+        store = table_store(context["table"], settings)
+        crops = None if not croppers else {
+            "croppers": croppers, "heads": head_truths(context["table"]),
+            "aspect_ratios": list(settings.crop.aspect_ratios)}
+        try:
+            for kind, jobs in plans.items():
+                log.info("%s: %d composites (%s)", kind, len(jobs), design)
+                result.records[kind] = _run_jobs_checkpointed(
+                    jobs, kind, settings=settings, model=model, store=store,
+                    checkpoints=checkpoints, progress=progress,
+                    crops=crops if kind == "pairs" else None)
+                if kind == "pairs" and crops is not None:
+                    result.records["crops"] = crops["records"]
+            if settings.compare.perturbations and "pairs" in plans:
+                result.records["robustness"] = _run_variants(
+                    plans["pairs"], settings=settings, model=model, crops=crops,
+                    table=context["table"], checkpoints=checkpoints, progress=progress,
+                    base=(result.records["pairs"], result.records.get("crops")))
+        finally:
+            if owned:
+                close_all(croppers)
+        context["croppers"] = describe_croppers(croppers)
         context["chunks"] = {kind: n_chunks(len(jobs), settings.compare.chunk_size)
                              for kind, jobs in plans.items()}
         context["checkpoints"] = str(checkpoints.folder)
@@ -393,7 +491,7 @@ def _run_claimed(settings: AuditConfig, *, model: SaliencyModel | None, out: Pat
                               progress=progress)
         context.update(scores=scores, cache={"hits": cache.hits, "misses": cache.misses})
 
-    extra = {k: context[k] for k in ("checkpoints", "store", "cache", "chunks")
+    extra = {k: context[k] for k in ("checkpoints", "store", "cache", "chunks", "croppers")
              if k in context}
     return write_run(settings, result, context, people=people, model_info=describe_model(model),
                      started=started, config_yaml=config_yaml, overrides=overrides or [],

@@ -42,7 +42,12 @@ from audit.plots.style import save_figure
 log = logging.getLogger(__name__)
 
 #: Record tables per kind: file stem in the run folder (``.parquet`` and ``.csv``).
-RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images"}
+RECORD_FILES = {"pairs": "records", "kway": "records_kway", "images": "images",
+                "crops": "records_crops", "robustness": "records_robustness"}
+
+
+#: Long per-pair tables kept out of the report (their summaries are in it); see tables/.
+DETAIL_TABLES = ("cropper_win_rates", "cropper_outcomes", "cropper_paired", "robustness_flips")
 
 
 @dataclasses.dataclass
@@ -426,12 +431,23 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
     out = Analysis()
     groups = result.tables.get("groups")
     context["groups"] = groups
-    if design == "pairwise":
-        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
+    if design in ("pairwise", "counterfactual"):
+        from audit.analysis.croppers import primary_records
+
+        pairs, note = primary_records(result.records["pairs"], settings.compare.croppers)
+        out.notes += [note] if note else []
+        if pairs.empty and not result.records.get("crops", pd.DataFrame()).empty:
+            out.notes.append("no cropper of this run has a focus point, so there is no argmax "
+                             "outcome; the cropper_* tables judge the crops")
+        else:
+            _analyse_pairs(settings, pairs, groups, context["table"], out)
+        if design == "counterfactual":
+            _analyse_kway(settings, result.records["kway"], out)
+        if "crops" in result.records and not result.records["crops"].empty:
+            _analyse_croppers(settings, result.records, groups, out)
+        if "robustness" in result.records:
+            _analyse_robustness(settings, result.records["robustness"], groups, out)
     elif design == "all_groups":
-        _analyse_kway(settings, result.records["kway"], out)
-    elif design == "counterfactual":
-        _analyse_pairs(settings, result.records["pairs"], groups, context["table"], out)
         _analyse_kway(settings, result.records["kway"], out)
     elif design == "saliency_stats":
         result.records["images"] = _analyse_saliency(settings, context, out)
@@ -448,6 +464,55 @@ def analyse(settings: AuditConfig, result: Any, context: dict, *, people: People
     result.caveats.extend(_caveats(settings, result, people, model_info))
     result.analysis = out
     return out
+
+
+def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
+                      groups: pd.DataFrame, out: Analysis) -> None:
+    """Crop outcomes of every cropper on the same composites (``cropper_*`` tables, figure)."""
+    import inspect
+
+    from audit.analysis import croppers as cr
+    from audit.plots.croppers import plot_cropper_disparity
+
+    a, order = settings.analysis, list(groups["group"])
+    crops, pairs = records["crops"], records["pairs"]
+    # every analysis.* key that compute_win_rates takes (inference, margin, ... as they come)
+    accepted = inspect.signature(compute_win_rates).parameters
+    stats = {k: v for k, v in dataclasses.asdict(a).items()
+             if k in accepted and k not in ("records", "group_order")}
+    out.tables["cropper_outcomes"] = cr.crop_outcome_shares(crops, group_order=order)
+    rates = _try(out.notes, "cropper win rates", cr.cropper_win_rates, pairs, crops,
+                 group_order=order, **stats)
+    if rates is None:
+        return
+    out.tables["cropper_win_rates"] = rates
+    out.tables["cropper_paired"] = cr.paired_cropper_differences(
+        crops, group_order=order, alpha=a.alpha, correction=a.correction)
+    out.tables["cropper_summary"] = cr.cropper_summary(
+        rates, out.tables["cropper_outcomes"], cr.undecided_measures(pairs, crops, rates))
+    out.notes.append("which cropper treats the groups most evenly: tables/cropper_summary; per "
+                     "pair: tables/cropper_win_rates, cropper_outcomes, cropper_paired")
+    out.figures["cropper_disparity"] = plot_cropper_disparity(
+        rates, title=f"{settings.name}: disparity per cropper and aspect ratio",
+        context=settings.plots.context)
+
+
+def _analyse_robustness(settings: AuditConfig, long: pd.DataFrame, groups: pd.DataFrame,
+                        out: Analysis) -> None:
+    """Share of composites whose outcome flips under each layout variant (table, figure)."""
+    from audit.analysis.robustness import flip_rates
+    from audit.plots.robustness import plot_flip_rates
+
+    flips = flip_rates(long, group_order=list(groups["group"]), alpha=settings.analysis.alpha)
+    out.tables["robustness_flips"] = flips
+    pooled = flips[flips["group_a"] == "all"]
+    out.tables["robustness_summary"] = pooled[
+        ["cropper", "measure", "aspect_ratio", "variant", "n", "share_flipped", "ci_low",
+         "ci_high", "share_winner_flipped"]].reset_index(drop=True)
+    if not flips.empty:
+        out.figures["robustness_flips"] = plot_flip_rates(
+            flips, title=f"{settings.name}: outcomes that flip under small layout changes",
+            context=settings.plots.context)
 
 
 def _analyse_counts(settings: AuditConfig, out: Analysis) -> None:
@@ -514,7 +579,8 @@ def finish_run(settings: AuditConfig, result: Any, *, people: PeopleTable | None
         atomic_write_text(out / "config.yaml", config_yaml)
     manifest = result.manifest
     report_tables = {k: v for k, v in result.tables.items()
-                     if k not in ("people", "counts", "image_covariates", "gaze_selection")}
+                     if k not in ("people", "counts", "image_covariates", "gaze_selection",
+                                  *DETAIL_TABLES)}
     attribution = None if people is None else people.attribution
     report = ReportInput(
         name=settings.name, created=manifest["created"], command=command,

@@ -179,6 +179,27 @@ def main() -> None:
                 f"{roof:.2f} | {roof / pipe:.0%} | {len(jobs) / pipe:.2f} | {gflop / pipe:.0f} |")
     best = min(results, key=lambda k: results[k][0])
     pipe, roof = results[best]
+    # A pipeline run scores through the cropper layer and also writes records_crops (the
+    # fastgaze crop at each ratio, symmetry check, what each crop keeps): same jobs, same model.
+    from audit.cropper.base import SaliencyCropper
+
+    model = FastGaze(weights=weights, device="cpu", batch_size=args.batch, channels_last=best[0])
+    cfg = CompareConfig(chunk_size=32, layout=layout, workers=best[1])
+    with_crops = [SaliencyCropper(model)]
+    timed = {"records only (croppers=None)": None, "records + records_crops": with_crops}
+    say("\n| same best setting | pipeline s (best of 3, alternated) | composites/s |")
+    say("|---|---|---|")
+    best_t = {k: float("inf") for k in timed}
+    run_jobs(jobs[:4], store=store, model=model, config=cfg, progress=False,
+             croppers=with_crops, aspect_ratios=[0.56, 1.0, 1.14, 2.0])
+    for _ in range(3):
+        for label, croppers in timed.items():
+            t = time.perf_counter()
+            run_jobs(jobs, store=store, model=model, config=cfg, progress=False,
+                     croppers=croppers, aspect_ratios=[0.56, 1.0, 1.14, 2.0])
+            best_t[label] = min(best_t[label], time.perf_counter() - t)
+    for label, sec in best_t.items():
+        say(f"| {label} | {sec:.2f} | {len(jobs) / sec:.2f} |")
     per = pipe / len(jobs)
     decode_per_image = entry_build / len(paths)
     say(f"\nnetwork input per composite: mean {np.mean([w * h for w, h in sizes]) / 1e6:.3f} MP, "

@@ -136,6 +136,8 @@ def layout_boxes(sizes: Sequence[tuple[int, int]], layout: LayoutConfig
     --------
     >>> layout_boxes([(30, 20), (10, 40)], LayoutConfig())
     ((40, 40), (Box(left=0, top=0, width=30, height=20), Box(left=30, top=0, width=10, height=40)))
+    >>> layout_boxes([(30, 20), (10, 40)], LayoutConfig(margin=[5, 2, 0, 0]))[0]
+    (45, 42)
     """
     pad = int(layout.padding)
     horizontal = layout.direction == "horizontal"
@@ -155,6 +157,11 @@ def layout_boxes(sizes: Sequence[tuple[int, int]], layout: LayoutConfig
             slack = canvas[0] - 2 * pad - w
             boxes.append(Box(pad + (slack // 2 if layout.align == "center" else 0), cursor, w, h))
             cursor += h + pad
+    ml, mt, mr, mb = (int(m) for m in layout.margin)
+    if ml or mt or mr or mb:
+        # extra fill on some sides (experiment=robustness): shifts every slot by (ml, mt)
+        canvas = (canvas[0] + ml + mr, canvas[1] + mt + mb)
+        boxes = [Box(b.left + ml, b.top + mt, b.width, b.height) for b in boxes]
     return canvas, tuple(boxes)
 
 

@@ -9,6 +9,11 @@ image whose *box* holds the point, ``background`` on the canvas fill. ``outcome_
 study's (``locate_which_img``): the image whose *column* (x-range; row range when stacked
 vertically) holds the point, so fill under a shorter image counts for that image, and only a
 point in no image's band (padding) is ``background``. k-way records add ``winner_group_study``.
+
+``cropper`` names the cropper whose focus point decided ``outcome`` (``compare.croppers``: one
+row per composite and cropper with a point; ``model`` is the saliency model, or the cropper's
+name for croppers without one). What each crop keeps is in ``records_crops``
+(:mod:`audit.compare.crop_outcomes`).
 """
 
 from __future__ import annotations
@@ -31,7 +36,7 @@ PAIR_COLUMNS = (
     _COMMON[:4]
     + ["group_a", "group_b", "image_a", "image_b", "position_a", "position_b"]
     + [f"box_a_{k}" for k in _BOX] + [f"box_b_{k}" for k in _BOX]
-    + _COMMON[4:]
+    + _COMMON[4:] + ["cropper"]
     + ["a_wins", "score_max_a", "score_max_b", "p_a_sample", "p_a_topk", "mass_a", "mass_b",
        "outcome_study"]
 )
@@ -56,7 +61,7 @@ _KWAY_DTYPES = {
     "composite_w": "int64", "composite_h": "int64", "point_x": "float64",
     "point_y": "float64", "score_max": "float64", "winner_slot": "Int64",
 }
-_STR_COLUMNS = ("design", "model", "outcome", "error", "group_a", "group_b", "image_a",
+_STR_COLUMNS = ("design", "model", "cropper", "outcome", "error", "group_a", "group_b", "image_a",
                 "image_b", "position_a", "position_b", "winner_group", "outcome_study",
                 "winner_group_study")
 

@@ -13,7 +13,7 @@ import logging
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,16 +23,17 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
+from audit.compare.crop_outcomes import HeadTruth, crop_rows, slot_heads, to_crop_frame
 from audit.compare.layout import Composite, compose, position_name, slot_of, study_slot
 from audit.compare.policies import PolicyResult, judge
 from audit.compare.records import KWAY_DESIGNS, to_frame
 from audit.compare.sampling import Job
 from audit.compare.settings import CompareConfig
 from audit.compare.store import ImageStore
-from audit.crop.rules import salient_point
+from audit.crop.rules import is_symmetric, salient_point
 from audit.exceptions import ModelError
 from audit.model.base import SaliencyMap, SaliencyModel
-from audit.model.preprocess import Prepared, prepare_file
+from audit.model.preprocess import Prepared, prepare_array, prepare_file
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def _pair_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
     b = 1 - job.a_slot
     row = {
         "trial": job.trial, "order": job.order, "design": job.design,
-        "trial_seed": job.trial_seed, "model": model_name,
+        "trial_seed": job.trial_seed, "model": model_name, "cropper": model_name,
         "group_a": job.groups[job.a_slot], "group_b": job.groups[b],
         "image_a": job.images[job.a_slot], "image_b": job.images[b],
         "position_a": position_name(job.a_slot, 2, config.layout.direction),
@@ -224,6 +225,122 @@ def _kway_row(r: _Ready, smap: SaliencyMap | None, model_name: str, config: Comp
     return row
 
 
+def _point_row(r: _Ready, result: object, name: str, config: CompareConfig,
+               error: str | None) -> dict:
+    """Return the records row of a cropper other than the batched model (its focus point)."""
+    row = _pair_row(r, None, name, config, error)
+    if error is not None or result is None:
+        return row
+    point, smap = result.point, result.saliency  # type: ignore[attr-defined]
+    if point is None:
+        row["error"] = f"cropper {name} returned no focus point"
+        return row
+    slot = slot_of(r.boxes, point.x, point.y)
+    outcome = "background" if slot < 0 else ("a" if slot == r.job.a_slot else "b")
+    row.update(point_x=float(point.x), point_y=float(point.y), outcome=outcome,
+               a_wins={"a": 1, "b": 0}.get(outcome))
+    if smap is not None:
+        row["score_max"] = float(smap.scores.max())
+        row.update(**judge(smap, r.boxes, temperature=config.temperature,
+                           top_k=config.top_k).record_columns(a_slot=r.job.a_slot))
+    return row
+
+
+def has_point(cropper: object) -> bool:
+    """Whether a cropper always has a focus point (so its failures are ``records`` rows too).
+
+    True for the saliency kind and for box croppers that declare ``has_point = True``. Any
+    cropper whose result carries a point gets a ``records`` row for that composite.
+    """
+    return getattr(cropper, "kind", "") == "saliency" or bool(getattr(cropper, "has_point", False))
+
+
+def fast_cropper(croppers: Sequence[object], model: SaliencyModel) -> object | None:
+    """Return the cropper that is the run's model plus Twitter's rule (batched path), if any."""
+    return next((c for c in croppers if getattr(c, "model", None) is model
+                 and hasattr(c, "crops_from_map")), None)
+
+
+@dataclass
+class _Croppers:
+    """The croppers of one run and what the runner needs to judge their crops."""
+
+    croppers: Sequence[object]
+    aspect_ratios: Sequence[float]
+    heads: Mapping[str, HeadTruth] | None
+    on_crops: Callable[[int, object], None] | None
+
+
+def _ids(r: _Ready, config: CompareConfig) -> dict:
+    job = r.job
+    b = 1 - job.a_slot
+    return {"trial": job.trial, "order": job.order, "design": job.design,
+            "group_a": job.groups[job.a_slot], "group_b": job.groups[b],
+            "image_a": job.images[job.a_slot], "image_b": job.images[b],
+            "position_a": position_name(job.a_slot, 2, config.layout.direction)}
+
+
+def _raise_or_keep(r: _Ready, message: str, config: CompareConfig, who: str) -> None:
+    if config.on_model_error == "raise":
+        raise ModelError(
+            f"trial {r.job.trial} (images {', '.join(r.job.images)}), {who}: {message}; "
+            "set compare.on_model_error=record to keep going and record it")
+
+
+def _multi_rows(ready: Sequence[_Ready], scored: Mapping[int, object], model: SaliencyModel,
+                spec: _Croppers, store: ImageStore, config: CompareConfig
+                ) -> tuple[list[dict], list[dict]]:
+    """Return records rows (croppers with a point) and crop rows (all croppers) of one chunk.
+
+    The batched model's maps serve the fast cropper; every other cropper gets the composite's
+    pixels, built once per composite for all of them.
+    """
+    fast = fast_cropper(spec.croppers, model)
+    others = [c for c in spec.croppers if c is not fast]
+    ratios = [float(a) for a in spec.aspect_ratios]
+    results: dict[str, list] = {}
+    ok = [r for r in ready if r.error is None]
+    if others and ok:
+        pixels = [r.pixels if r.pixels is not None else
+                  prepare_job(r.job, store, config, box=model.box, keep_pixels=True).pixels
+                  for r in ok]
+        for c in others:
+            results[c.name] = dict(zip((id(r) for r in ok), c.crop_many(pixels, ratios),
+                                       strict=True))
+    rows, crops = [], []
+    for r in ready:
+        ids = _ids(r, config)
+        heads = slot_heads(r.job.images, r.boxes, spec.heads) if r.error is None else []
+        if fast is not None:
+            result = scored.get(id(r), r.error)
+            if isinstance(result, str):
+                _raise_or_keep(r, result, config, fast.name)
+                rows.append(_pair_row(r, None, model.name, config, result) | {
+                    "cropper": fast.name})
+                crops += crop_rows(ids, r.job.a_slot, r.boxes, result, cropper=fast.name,
+                                   aspect_ratios=ratios, heads=heads)
+            else:
+                rows.append(_pair_row(r, result, model.name, config, None) | {
+                    "cropper": fast.name})
+                prep = r.prepared or prepare_array(r.pixels, box=model.box)
+                boxes = fast.crops_from_map(result, symmetric=is_symmetric(prep.pixels),
+                                            aspect_ratios=ratios).boxes
+                crops += crop_rows(ids, r.job.a_slot, r.boxes, boxes, cropper=fast.name,
+                                   aspect_ratios=ratios, heads=heads)
+        for c in others:
+            result = results.get(c.name, {}).get(id(r), r.error)
+            if isinstance(result, str):
+                _raise_or_keep(r, result, config, c.name)
+            failed = isinstance(result, str)
+            if has_point(c) or (not failed and result.point is not None):
+                rows.append(_point_row(r, None if failed else result, c.name, config,
+                                       result if failed else None) | {"cropper": c.name})
+            crops += crop_rows(ids, r.job.a_slot, r.boxes,
+                               result if isinstance(result, str) else result.boxes,
+                               cropper=c.name, aspect_ratios=ratios, heads=heads)
+    return rows, crops
+
+
 def _chunks(jobs: Sequence[Job], size: int) -> Iterable[Sequence[Job]]:
     for start in range(0, len(jobs), size):
         yield jobs[start:start + size]
@@ -238,6 +355,10 @@ def run_jobs(
     on_chunk: Callable[[int, object], None] | None = None,
     skip_chunks: set[int] | frozenset[int] = frozenset(),
     progress: bool = True,
+    croppers: Sequence[object] | None = None,
+    aspect_ratios: Sequence[float] = (),
+    heads: Mapping[str, HeadTruth] | None = None,
+    on_crops: Callable[[int, object], None] | None = None,
 ) -> list:
     """Run jobs chunk by chunk and return one records table per chunk.
 
@@ -258,6 +379,17 @@ def run_jobs(
         Chunk indices already done (from checkpoints); they are not recomputed.
     progress : bool
         Show a tqdm bar over composites.
+    croppers : sequence of audit.cropper.base.Cropper, optional
+        Several croppers on the same composites (pairwise-type jobs). The one whose
+        ``model`` is ``model`` is scored by the batched path; the others get each
+        composite's pixels. ``None`` keeps the single-model records of earlier versions.
+    aspect_ratios : sequence of float
+        Crop ratios of ``records_crops`` (``crop.aspect_ratios``).
+    heads : mapping of str to HeadTruth, optional
+        Known head boxes per image id (synthetic data); see :mod:`audit.compare.crop_outcomes`.
+    on_crops : callable, optional
+        Called with ``(chunk_index, records_crops_frame)`` before ``on_chunk``, so a chunk
+        with records always has its crop records too.
 
     Returns
     -------
@@ -266,7 +398,10 @@ def run_jobs(
     """
     kway = bool(jobs) and jobs[0].design in KWAY_DESIGNS
     make_row = _kway_row if kway else _pair_row
-    keep = not getattr(model, "accepts_prepared", True)
+    multi = None if kway or croppers is None else _Croppers(croppers, aspect_ratios, heads,
+                                                            on_crops)
+    use_model = multi is None or fast_cropper(croppers, model) is not None
+    keep = not getattr(model, "accepts_prepared", True) or not use_model
     chunks = [(i, c) for i, c in enumerate(_chunks(jobs, config.chunk_size))
               if i not in skip_chunks]
     total = sum(len(c) for _, c in chunks)
@@ -296,10 +431,14 @@ def run_jobs(
             else:
                 ready = [prepare_job(j, store, config, box=model.box, keep_pixels=keep)
                          for j in chunk]
-            ok = [r for r in ready if r.error is None]
+            ok = [r for r in ready if r.error is None] if use_model else []
             scored = dict(zip((id(r) for r in ok), _score(model, ok) if ok else [], strict=True))
             rows = []
-            for r in ready:
+            if multi is not None:
+                rows, crops = _multi_rows(ready, scored, model, multi, store, config)
+                if multi.on_crops is not None:
+                    multi.on_crops(index, to_crop_frame(crops))
+            for r in ready if multi is None else ():
                 result = scored.get(id(r), r.error)
                 if isinstance(result, str):
                     if config.on_model_error == "raise":

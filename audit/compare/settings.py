@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 DESIGNS = (
     "pairwise", "all_groups", "saliency_stats", "male_gaze", "counterfactual", "paper_counts",
@@ -39,6 +40,8 @@ class LayoutConfig:
     max_side: int = 1024
     size_rounding: str = "round"
     resample: str = "lanczos"
+    #: Extra fill ``[left, top, right, bottom]`` around the canvas (robustness variants).
+    margin: list[int] = field(default_factory=lambda: [0, 0, 0, 0])
 
     def __post_init__(self) -> None:
         if self.size_rounding not in SIZE_ROUNDING:
@@ -72,6 +75,9 @@ class LayoutConfig:
             raise ValueError(f"compare.layout.fixed_height must be >= 1, got {self.fixed_height}")
         if self.max_side < 1:
             raise ValueError(f"compare.layout.max_side must be >= 1, got {self.max_side}")
+        if len(self.margin) != 4 or any(int(m) < 0 for m in self.margin):
+            raise ValueError("compare.layout.margin must be four values >= 0 (left, top, right, "
+                             f"bottom), got {self.margin}")
 
 
 @dataclass
@@ -98,6 +104,12 @@ class CompareConfig:
     max_composites : int or None
         Refuse a plan of more composites than this before planning it; ``None`` derives the
         cap from the memory available (see :func:`audit.pipeline.composite_cap`).
+    croppers : list of str or None
+        Several croppers on the same composites (names of ``conf/cropper/*.yaml``); ``None``
+        runs just the selected ``cropper`` group.
+    perturbations : list of dict or None
+        Layout variants under which the same drawn pairs are re-run (``experiment=robustness``;
+        see :mod:`audit.compare.robustness`).
     """
 
     design: str = "pairwise"
@@ -117,6 +129,8 @@ class CompareConfig:
     chunk_size: int = 64
     workers: int = 0
     max_composites: int | None = None
+    croppers: list[str] | None = None
+    perturbations: list[Any] | None = None
 
     def __post_init__(self) -> None:
         if self.design not in DESIGNS:
@@ -146,6 +160,15 @@ class CompareConfig:
         if self.max_composites is not None and self.max_composites < 1:
             raise ValueError(
                 f"compare.max_composites must be >= 1 or null, got {self.max_composites}")
+        if self.perturbations is not None:
+            from audit.compare.robustness import variant_layouts
+
+            variant_layouts(self.layout, self.perturbations)  # one line naming a bad entry
+        if self.croppers is not None and (
+                not self.croppers or len(set(self.croppers)) != len(self.croppers)):
+            raise ValueError(
+                "compare.croppers must be null or a non-empty list of distinct cropper names, "
+                f"got {self.croppers}")
 
     @property
     def shard_index(self) -> tuple[int, int]:

@@ -241,9 +241,10 @@ class ImageStore:
         step, pad = 1 << level, int(self.layout.padding)
         if self.layout.align != "start":
             return []
+        ml, mt = (int(m) for m in self.layout.margin[:2])
         if self.layout.direction == "horizontal":
-            return [(p, pad % step) for p in range(step)]
-        return [(pad % step, p) for p in range(step)]
+            return [(p, (pad + mt) % step) for p in range(step)]
+        return [((pad + ml) % step, p) for p in range(step)]
 
     def _entry(self, image_id: str, box: int, need: tuple[int, int] | None = None) -> _Entry:
         key = ("entry", image_id, box)

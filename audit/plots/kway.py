@@ -42,7 +42,8 @@ def plot_kway_shares(table: pd.DataFrame, *, context: str = "paper") -> Figure:
             else:
                 colours = [palette(1)[0]] * len(sub)
             ax.bar(x, share, color=colours, width=0.65)
-            ax.errorbar(x, share, yerr=[share - sub["ci_low"], sub["ci_high"] - share],
+            ax.errorbar(x, share, yerr=np.clip([share - sub["ci_low"], sub["ci_high"] - share],
+                                               0, None),
                         fmt="none", ecolor="black", capsize=3, linewidth=1)  # fmt: skip
             ax.axhline(float(sub["parity"].iloc[0]), color=PARITY_COLOR, linestyle="--",
                        linewidth=1, label="parity")  # fmt: skip

@@ -114,7 +114,9 @@ def plot_pairwise(
             low = sub[interval[0]].to_numpy(dtype=float)
             high = sub[interval[1]].to_numpy(dtype=float)
             ax.bar(x, rate, color=colour, width=0.65)
-            ax.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="none", ecolor="black",
+            # clipped: a Wilson bound can sit a rounding error inside a rate of 0 or 1
+            ax.errorbar(x, rate, yerr=np.clip([rate - low, high - rate], 0, None), fmt="none",
+                        ecolor="black",
                         capsize=3, linewidth=1)  # fmt: skip
             ax.axhline(0.5, color=PARITY_COLOR, linestyle="--", linewidth=1, label="parity")
             delta = sub["delta"].to_numpy(dtype=float) if "delta" in sub else rate - 0.5
