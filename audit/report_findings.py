@@ -432,9 +432,15 @@ def position_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Finding]
         slot = "first" if rate > 0.5 else "second"
         lead = f"{slot} slot favoured" if verdict == "disparity" else "position"
         lead += f" ({where})"
-        text = (f"the first slot won {_pct(rate)} of {_units(row)} ({_signed_points(rate - 0.5)} "
-                f"points from an even split; {_level(ctx)} interval "
-                f"{_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}).")
+        spread = (f"{_signed_points(rate - 0.5)} points from an even split; {_level(ctx)} "
+                  f"interval {_pct(_num(row, 'ci_low'))}–{_pct(_num(row, 'ci_high'))}")
+        if source == "counterbalanced_paired":
+            # n counts the discordant trials; rate_first is the per-composite chance they imply
+            text = (f"in the {_num(row, 'n'):.0f} trials whose two orders picked different "
+                    f"images, the first slot won both orders {_num(row, 'wins_first'):.0f} "
+                    f"times: a first-slot win chance of {_pct(rate)} per composite ({spread}).")
+        else:
+            text = f"the first slot won {_pct(rate)} of {_units(row)} ({spread})."
         out.append(Finding("position", lead, text, verdict,
                            verdict_label=verdict_text(verdict, ctx.margin),
                            provisional=_provisional(row)))

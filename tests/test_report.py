@@ -346,3 +346,15 @@ def test_kway_slots_and_saliency_probabilities_read_in_words():
     assert (f.lead, f.verdict) == ("dark vs light", None)
     assert f.text.startswith("an image of dark has a higher peak saliency than one of light "
                              "with probability 12% (ties count half; 4 vs 4 images;")
+
+
+def test_paired_position_finding_counts_discordant_trials_not_composites():
+    # 30 discordant trials, the first slot won both orders in 20: exp(2γ) = 2, rate expit(γ)
+    rate = 2 ** 0.5 / (1 + 2 ** 0.5)
+    position = pd.DataFrame({"source": ["counterbalanced_paired"], "scope": ["all"], "n": [30],
+                             "wins_first": [20], "rate_first": [rate], "ci_low": [0.4],
+                             "ci_high": [0.7], "verdict": ["inconclusive"]})
+    (found,) = [f for f in build_findings({"position": position}) if f.topic == "position"]
+    assert found.text == ("in the 30 trials whose two orders picked different images, the first "
+                          "slot won both orders 20 times: a first-slot win chance of 59% per "
+                          "composite (+8.6 points from an even split; 95% interval 40%–70%).")

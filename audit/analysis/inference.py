@@ -351,8 +351,11 @@ def rate_inference(
     dict of arrays per unit
         ``mean``, ``n``, ``se``, ``var_image``, ``var_pair``, ``n_images`` and, for the bootstrap,
         ``ci_low``/``ci_high`` (percentile). A degenerate rate (0 or 1, so every score is 0)
-        gets the binomial SE of the add-one-half rate on the number of image pairs instead of 0;
-        an SE of exactly 0 otherwise (all scores cancel) stays 0 and gives NaN tests.
+        gets the binomial SE of the add-one-half rate on the number of image pairs instead of 0.
+        A variance of exactly 0 at another rate (all scores cancel within image pairs, e.g.
+        every trial's two orders split between the slots) gets the variance of half an image
+        pair departing as far as it can, ``max(p, 1 - p)² · ½ / (D + 1) / D`` (D image pairs):
+        not having seen a departure is no proof that none exists.
     """
     check_inference(inference)
     yv = np.asarray(y, dtype=float)
@@ -380,6 +383,10 @@ def rate_inference(
         floor = p_half * (1 - p_half) / np.maximum(n_dyads, 1)
     degenerate = ((mean == 0) | (mean == 1)) & (n > 0)
     var = np.where(degenerate, floor, var)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.maximum(n_dyads, 1)
+        cancelled = np.maximum(mean, 1 - mean) ** 2 * 0.5 / (d + 1) / d
+    var = np.where(~degenerate & (n > 0) & (var <= 0), cancelled, var)
     out["var"] = var
     out["se"] = np.sqrt(var)
     if inference == "bootstrap":

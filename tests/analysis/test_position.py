@@ -65,3 +65,21 @@ def test_baseline_pairs_the_two_orders_of_a_trial():
     assert paired["se"] == pytest.approx((8 * 60 / 59 / 60**2) ** 0.5)
     assert paired["verdict"] == indep["verdict"] == "inconclusive"
     assert paired["p_tost"] < indep["p_tost"]
+
+
+def test_baseline_without_any_departure_gets_a_half_pair_floor_not_a_zero_interval():
+    # 40 trials of two distinct images; in every one the same image wins both orders, so
+    # "first slot won" is 1 then 0 and every score cancels within its trial: the dyadic
+    # variance is exactly 0. A zero-width interval would claim certainty; the floor is half
+    # a trial departing fully: 0.5² · ½ / 41 / 40.
+    rows = [{"trial": t, "order": order, "design": "baseline", "group_a": "g", "group_b": "g",
+             "image_a": f"a{t}", "image_b": f"b{t}",
+             "position_a": "left" if order == 0 else "right", "outcome": "a"}
+            for t in range(40) for order in (0, 1)]
+    row = compute_position_baseline(pd.DataFrame(rows)).set_index("scope").loc["all"]
+    assert row["rate_first"] == 0.5
+    assert row["se"] == pytest.approx((0.25 * 0.5 / 41 / 40) ** 0.5)
+    assert row["ci_low"] < 0.5 < row["ci_high"]
+    assert row["p_value"] == pytest.approx(1.0)
+    # 40 concordant trials of 80 images are enough to call position parity within ±5 points
+    assert row["verdict"] == "parity"
