@@ -47,8 +47,8 @@ _INFERENCE = {
 _PROVISIONAL = (
     "these tables carry no image-aware verdict, so the verdicts above come from "
     "composite-level intervals, which treat composites as independent although images recur "
-    "across trials (too narrow). Re-analyse the run with a current cropaudit for image-aware "
-    "verdicts."
+    "across trials (too narrow). A run folder with image ids gets image-aware verdicts from "
+    "`python -m audit.analyse RUN_DIR`; published counts cannot be corrected."
 )
 
 
@@ -369,11 +369,21 @@ def paper_table_findings(frame: pd.DataFrame, ctx: FindingContext) -> list[Findi
         return []
     method = frame["aggregate_method"] if "aggregate_method" in frame.columns else None
     pairs = frame if method is None else frame[method.isna()]
-    out = [pair_finding(row, ctx) for row in pairs.to_dict("records")]
+    out = [_overturn(pair_finding(row, ctx), row) for row in pairs.to_dict("records")]
     if method is not None:
-        out += [pair_finding(row, ctx, label="study's aggregate")
+        out += [_overturn(pair_finding(row, ctx, label="study's aggregate"), row)
                 for row in frame[method == "paper"].to_dict("records")]
     return out
+
+
+def _overturn(finding: Finding, row: Mapping[str, Any]) -> Finding:
+    """Add the design effect at which a counts-only verdict would be overturned."""
+    deff = _num(row, "deff_to_overturn")
+    if finding.verdict != "disparity" or math.isnan(deff):
+        return finding
+    text = (f"{finding.text} Not significant if recurring images inflate the variance more "
+            f"than {deff:.1f}-fold.")
+    return dataclasses.replace(finding, text=text)
 
 
 @register_finding("kway_shares")

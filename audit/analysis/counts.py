@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 
 from audit.analysis.aggregates import (
     assign_panels,
@@ -234,7 +235,9 @@ def paper_table(
         ``panel``, ``label`` (``"BF↔WF"``), ``group_a``, ``group_b``, ``aggregate_method``,
         ``wins_left``, ``wins_right``, ``n``, ``p_left`` (= ``rate``), ``p_left_4dp`` and
         ``delta_pct`` (rounded half up, as printed), ``delta``, ``se``, ``two_se``,
-        ``wald_low``, ``wald_high`` (the study's bars), then ``ci_low``, ``ci_high``,
+        ``wald_low``, ``wald_high`` (the study's bars), ``deff_to_overturn`` (the design
+        effect of recurring images at which the pair's two-sided Wald test at ``alpha`` would
+        stop rejecting: ``(z / z_{1-α/2})²``), then ``ci_low``, ``ci_high``,
         ``ci_method``, ``p_value``, ``p_holm``, ``p_bh``, ``p_adjusted``, ``reject``.
 
     Raises
@@ -303,10 +306,14 @@ def paper_table(
     table["two_se"] = 2 * table["se"]
     table["wald_low"] = table["rate"] - table["two_se"]
     table["wald_high"] = table["rate"] + table["two_se"]
+    # Images recur across trials, which inflates the variance by a design effect the counts
+    # cannot show (no image ids): the one at which a pair's two-sided test stops rejecting.
+    z = table["delta"] / table["se"]
+    table["deff_to_overturn"] = (z / norm.ppf(1 - alpha / 2)) ** 2
     columns = [
         "panel", "label", "group_a", "group_b", "aggregate_method", "wins_left", "wins_right",
         "n", "p_left", "p_left_4dp", "rate", "delta", "delta_pct", "se", "two_se",
-        "wald_low", "wald_high",
+        "wald_low", "wald_high", "deff_to_overturn",
         "ci_low", "ci_high", "ci_method", "p_value", "p_holm", "p_bh", "p_adjusted",
         "correction", "reject",
     ]  # fmt: skip

@@ -91,3 +91,23 @@ def test_paper_counts_caveats_name_unswapped_positions_and_missing_image_ids():
     caveats = statistics_caveats("paper_counts", {})
     assert any("never swapped positions" in c for c in caveats)
     assert any("no image ids" in c for c in caveats)
+
+
+def test_design_effect_that_would_overturn_each_published_pair():
+    # statistics.md §8: BM vs WM (z = -4.7) loses significance once deff > 5.7
+    table = paper_table(parse_counts_lines(PAPER_LINES)).set_index("label")
+    se = (0.4767 * 0.5233 / 10000) ** 0.5
+    assert table.loc["BM↔WM", "deff_to_overturn"] == pytest.approx(
+        ((0.4767 - 0.5) / se / 1.959964) ** 2, rel=1e-4)
+    assert 5.6 < table.loc["BM↔WM", "deff_to_overturn"] < 5.8
+    # a larger effect survives a larger design effect
+    assert table.loc["WF↔WM", "deff_to_overturn"] > table.loc["BF↔WF", "deff_to_overturn"] > 5.8
+
+
+def test_counts_findings_name_the_overturning_design_effect():
+    from audit.report_findings import build_findings
+
+    found = build_findings({"paper_table": paper_table(parse_counts_lines(PAPER_LINES))})
+    (bm_wm,) = [f for f in found if f.lead == "white_male favoured over black_male"]
+    assert bm_wm.text.endswith("Not significant if recurring images inflate the variance more "
+                               "than 5.7-fold.")
