@@ -20,6 +20,7 @@ import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from tqdm.auto import tqdm
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import MaxRetryError, ResponseError
+from urllib3.exceptions import MaxRetryError, ProtocolError, ReadTimeoutError, ResponseError
 from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
@@ -349,25 +350,99 @@ def describe_error(exc: BaseException) -> str:
 def read_bounded(response: requests.Response, max_bytes: int, *, what: str) -> bytes:
     """Read a streamed response body, refusing one longer than ``max_bytes``.
 
-    The limit applies to the decoded bytes (after gzip/deflate), counted while decoding:
-    urllib3 inflates at most one read's worth at a time, so a compression bomb stops at
-    about ``max_bytes + CHUNK_SIZE`` bytes in memory.
+    The limit applies to the decoded bytes (after gzip/deflate). The body is read raw and
+    inflated here with a bounded output per step (``zlib``'s ``max_length``), so a compression
+    bomb stops at about ``max_bytes + CHUNK_SIZE`` bytes in memory whatever the socket's read
+    sizes; urllib3's own decoding may inflate a whole read at once, depending on timing.
     """
     declared = response.headers.get("Content-Length")
-    if declared and declared.isdigit() and int(declared) > max_bytes:
+    encoding = response.headers.get("Content-Encoding", "").strip().lower()
+    if declared and declared.isdigit() and encoding in ("", "identity") \
+            and int(declared) > max_bytes:
         raise ValueError(f"{what}: answer of {int(declared)} bytes exceeds {max_bytes}")
+    inflate = _Inflater(encoding, what=what)
     chunks, size = [], 0
-    for chunk in response.iter_content(CHUNK_SIZE):
-        size += len(chunk)
-        if size > max_bytes:
-            raise ValueError(f"{what}: answer exceeds {max_bytes} bytes (after decompression)")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    for raw in _raw_chunks(response):
+        for chunk in inflate.feed(raw):
+            size += len(chunk)
+            if size > max_bytes:
+                raise ValueError(
+                    f"{what}: answer exceeds {max_bytes} bytes (after decompression)")
+            chunks.append(chunk)
+    tail = inflate.finish()
+    if size + len(tail) > max_bytes:
+        raise ValueError(f"{what}: answer exceeds {max_bytes} bytes (after decompression)")
+    body = b"".join([*chunks, tail])
     limit = active_deadline()
     if limit is not None and limit.expired:
         # a shut-down socket ends a body without Content-Length as if it were complete
         raise ValueError(f"{what}: the answer did not arrive within the deadline")
     return body
+
+
+def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+    """Yield the body as sent (not decoded), raising urllib3's errors as requests' own.
+
+    Callers handle ``requests`` exceptions, as ``Response.iter_content`` raises them.
+    """
+    try:
+        yield from response.raw.stream(CHUNK_SIZE, decode_content=False)
+    except ProtocolError as exc:
+        raise requests.exceptions.ChunkedEncodingError(exc) from exc
+    except ReadTimeoutError as exc:
+        raise requests.exceptions.ConnectionError(exc) from exc
+
+
+class _Inflater:
+    """Bounded-output decoder of one ``Content-Encoding`` (identity, gzip, deflate).
+
+    ``deflate`` is zlib-wrapped data by the standard, raw deflate in practice from some
+    servers; the first two bytes tell which (a zlib header is a multiple of 31).
+    """
+
+    def __init__(self, encoding: str, *, what: str) -> None:
+        if encoding not in ("", "identity", "gzip", "x-gzip", "deflate"):
+            raise ValueError(f"{what}: unsupported Content-Encoding {encoding!r} "
+                             "(gzip, deflate or none)")
+        self.encoding = encoding
+        self._z: zlib._Decompress | None = None
+        self._head = b""
+        if encoding in ("gzip", "x-gzip"):
+            self._z = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.what = what
+
+    def feed(self, data: bytes):
+        """Yield the decoded bytes of ``data``, at most ``CHUNK_SIZE`` at a time."""
+        if self.encoding in ("", "identity"):
+            if data:
+                yield data
+            return
+        if self._z is None:  # deflate: wait for two bytes to tell zlib from raw
+            self._head += data
+            if len(self._head) < 2:
+                return
+            data, self._head = self._head, b""
+            zlib_header = (data[0] & 0x0F) == 8 and (data[0] << 8 | data[1]) % 31 == 0
+            self._z = zlib.decompressobj(zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS)
+        try:
+            while data:
+                out = self._z.decompress(data, CHUNK_SIZE)
+                if out:
+                    yield out
+                data = self._z.unconsumed_tail
+        except zlib.error as exc:
+            raise ValueError(f"{self.what}: corrupt {self.encoding} answer ({exc})") from exc
+
+    def finish(self) -> bytes:
+        """Return the decoded bytes still held (bounded: all of the input is consumed)."""
+        if self._z is None:
+            if self._head:  # a one-byte deflate body cannot be valid
+                raise ValueError(f"{self.what}: corrupt {self.encoding} answer (truncated)")
+            return b""
+        try:
+            return self._z.flush()
+        except zlib.error as exc:
+            raise ValueError(f"{self.what}: corrupt {self.encoding} answer ({exc})") from exc
 
 
 def json_parse_cost(body: bytes) -> int:
