@@ -353,7 +353,7 @@ def read_bounded(response: requests.Response, max_bytes: int, *, what: str) -> b
     The limit applies to the decoded bytes (after gzip/deflate). The body is read raw and
     inflated here with a bounded output per step (``zlib``'s ``max_length``), so a compression
     bomb stops at about ``max_bytes + CHUNK_SIZE`` bytes in memory whatever the socket's read
-    sizes; urllib3's own decoding may inflate a whole read at once, depending on timing.
+    sizes and whatever urllib3's own decoder does.
     """
     declared = response.headers.get("Content-Length")
     encoding = response.headers.get("Content-Encoding", "").strip().lower()
