@@ -450,7 +450,8 @@ def kway_image_codes(images: npt.ArrayLike) -> tuple[npt.NDArray[np.int64], int]
 
 
 def kway_meat(scores: npt.ArrayLike, codes: npt.ArrayLike, *,
-              max_k: int = KWAY_MAX_SUBSET_K) -> npt.NDArray[np.float64]:
+              max_k: int = KWAY_MAX_SUBSET_K, alternating: bool = True
+              ) -> npt.NDArray[np.float64]:
     """Multi-membership meat for rows showing up to k images each, by inclusion-exclusion.
 
     Rows ``i`` and ``j`` are correlated iff they share at least one image, and
@@ -467,6 +468,11 @@ def kway_meat(scores: npt.ArrayLike, codes: npt.ArrayLike, *,
         Distinct image codes per row, ``-1`` padded (:func:`kway_image_codes`).
     max_k : int
         Refuse larger k (2^k - 1 subsets per row).
+    alternating : bool
+        ``False`` sums every ``S_T²`` with sign +1, i.e. ``Σ_ij (2^{|I_i ∩ I_j|} - 1) s_i s_j``:
+        the (Poisson-count, linearised) expectation of the pigeonhole bootstrap's meat, which
+        counts a row with itself 2^k - 1 times (:func:`kway_pigeonhole_bootstrap` is
+        conservative by the ratio of the two).
 
     Returns
     -------
@@ -519,7 +525,7 @@ def kway_meat(scores: npt.ArrayLike, codes: npt.ArrayLike, *,
             inv = np.unique(np.concatenate(keys), axis=0, return_inverse=True)[1].ravel()
         sums = np.zeros((int(inv.max()) + 1, s2.shape[1]))
         np.add.at(sums, inv, s2[idx])
-        meat += (1.0 if size % 2 else -1.0) * (sums**2).sum(axis=0)
+        meat += (1.0 if size % 2 or not alternating else -1.0) * (sums**2).sum(axis=0)
     return meat[0] if vector else meat
 
 
@@ -537,6 +543,11 @@ def kway_pigeonhole_bootstrap(
     Images are resampled with replacement within their group; a row is kept with multiplicity
     the product of the draw counts of its (distinct) images, so a row survives only if all its
     images were drawn. For k = 2 this is :func:`pigeonhole_bootstrap`.
+
+    It is conservative: two rows sharing ``j`` images get covariance weight ``2^j - 1`` instead
+    of 1 (a row with itself ``2^k - 1``, e.g. 15 for k = 4), so its variance is about
+    ``kway_meat(..., alternating=False) / n²``, close to the sandwich only when image effects
+    dominate the row-level (trial) noise, i.e. with many composites per image.
 
     Parameters
     ----------
