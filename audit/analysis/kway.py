@@ -178,5 +178,6 @@ def _share_statistics(wins: np.ndarray, n: int, y: np.ndarray,
     adjusted, _ = adjust_p_values(p, method=correction, alpha=alpha)
     with np.errstate(invalid="ignore", divide="ignore"):
         n_eff = share * (1 - share) / np.asarray(stats["se"], dtype=float) ** 2
+        deff = n / n_eff
     return {"share": share, "delta": share - 1.0 / k, **stats, "p_value": p,
-            "p_adjusted": adjusted, "inference": inference, "n_eff": n_eff, "deff": n / n_eff}
+            "p_adjusted": adjusted, "inference": inference, "n_eff": n_eff, "deff": deff}

@@ -223,3 +223,16 @@ def test_degenerate_share_gets_the_add_half_floor():
     n_sets = len({tuple(i) for i in images})
     p_half = 6.5 / 7
     assert out["se"] == pytest.approx(np.full(2, np.sqrt(p_half * (1 - p_half) / n_sets)))
+
+
+def test_few_composites_and_a_group_that_never_wins_stay_finite():
+    # the pipeline's all_groups smoke run: 4 composites, one group never wins (share 0)
+    recs = kway_records(m=3, n=4, k=3, seed=13)
+    recs["winner_group"] = recs["groups"].map(lambda g: g[0] if "g2" != g[0] else g[1])
+    recs["winner_slot"] = pd.array([g.index(w) for g, w in zip(recs["groups"],
+                                                                recs["winner_group"],
+                                                                strict=True)], dtype="Int64")
+    table = compute_kway_shares(recs).set_index(["by", "level"])
+    row = table.loc[("group", "g2")]
+    assert row["share"] == 0.0 and np.isfinite(row["se"]) and row["se"] > 0
+    assert row["verdict"] == "inconclusive"
