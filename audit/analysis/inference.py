@@ -14,6 +14,11 @@ correlated, and the two orders of one trial share both. Three ways to get a stan
 
 All functions are vectorised over many estimates at once (one per group pair) through an integer
 ``unit`` code per row.
+
+k images per composite (k-way shares): :func:`kway_meat` generalises the dyadic meat by
+inclusion-exclusion over shared image sets, :func:`kway_pigeonhole_bootstrap` the bootstrap (a
+row's multiplicity is the product of its k images' draw counts; conservative for k >= 3), and
+:func:`kway_share_inference` puts them together as :func:`rate_inference` does.
 """
 
 from __future__ import annotations
