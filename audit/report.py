@@ -58,7 +58,7 @@ DISPLAY_COLUMNS: dict[str, tuple[str, ...]] = {
     "aggregates": ("factor", "method", "group_a", "group_b", "n", "rate", "delta", "ci_low",
                    "ci_high", "p_adjusted", "verdict", "favoured"),
     "kway_shares": ("by", "level", "n", "share", "parity", "ci_low", "ci_high", "p_adjusted",
-                    "verdict"),
+                    "n_eff", "deff", "verdict"),
     "position": ("source", "scope", "n", "rate_first", "delta", "ci_low", "ci_high", "p_value",
                  "verdict"),
     "outcomes": ("group_a", "group_b", "n_total", "n_a", "n_b", "n_background", "n_error"),

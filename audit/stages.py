@@ -247,7 +247,8 @@ def _analyse_kway(settings: AuditConfig, records: pd.DataFrame, out: Analysis,
 
     a = settings.analysis
     shares = compute_kway_shares(records, alpha=a.alpha, ci_method=a.ci_method,
-                                 correction=a.correction, margin=a.margin)
+                                 correction=a.correction, margin=a.margin,
+                                 inference=a.inference, n_boot=a.n_boot, seed=settings.seed)
     out.tables[f"{prefix}kway_shares"] = shares
     if a.paper_aggregates and "outcome_study" in records and not shares.empty:
         from audit.analysis.study_rules import study_vs_cropaudit_kway

@@ -11,10 +11,19 @@ race and gender aggregates, the coverage of the per-pair intervals of the popula
 with the planted effect, the observed power of the BF-WF pair next to the power the power table
 predicts from the run's own variance components.
 
+k-way cell (``--kway``): 4 groups in one composite (``all_groups``), ``m`` images per group
+with strength ``u ~ N(0, sigma^2)``, ``trials`` composites each showing one random image per group
+in a random slot order, P(slot j wins) = softmax over slots of ``u + gamma_slot`` with
+``gamma_slot = gamma * (1, 1/3, -1/3, -1)``, no group effect. It reports the rejection rate and
+coverage of the per-group share test of 1/4 (truth 1/4 by symmetry) under the default
+``inference=dyadic``, the bootstrap and ``independent``, the coverage of the per-slot shares of
+the population slot share (Monte Carlo over new images) and the power of the slot-1 test.
+
 Usage::
 
     python bench/calibration.py                 # full size: 200 replicates per cell
     python bench/calibration.py --replicates 20 # quick look
+    python bench/calibration.py --kway          # the k-way cells only
 """
 
 from __future__ import annotations
@@ -26,10 +35,11 @@ from itertools import combinations
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
+from scipy.special import expit, softmax
 from tqdm import tqdm
 
 from audit.analysis.aggregates import compute_aggregates, groups_from_labels
+from audit.analysis.kway import compute_kway_shares
 from audit.analysis.power import predicted_power
 from audit.analysis.regression import fit_win_regression
 from audit.analysis.win_rates import compute_win_rates
@@ -38,6 +48,7 @@ log = logging.getLogger("bench.calibration")
 
 GROUPS = ("black_female", "black_male", "white_female", "white_male")
 CELLS = ((20, 200, 1.0), (20, 200, 3.0), (200, 1000, 1.0), (200, 1000, 3.0))
+KWAY_CELLS = ((20, 1000, 1.0), (20, 1000, 3.0), (200, 5000, 1.0), (200, 5000, 3.0))
 
 
 def simulate(m: int, trials: int, sigma: float, *, gamma: float = 0.3,
@@ -127,6 +138,93 @@ def run_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float
     }
 
 
+def simulate_kway(m: int, trials: int, sigma: float, *, gamma: float = 0.3, seed: int = 0,
+                  strength: np.ndarray | None = None) -> pd.DataFrame:
+    """k-way records (one composite per trial) from the k-way simulator described above."""
+    rng = np.random.default_rng(seed)
+    k = len(GROUPS)
+    if strength is None:
+        strength = rng.normal(0.0, sigma, (k, m))
+    picks = rng.integers(0, strength.shape[1], (trials, k))
+    perm = np.argsort(rng.random((trials, k)), axis=1)  # slot s shows group perm[:, s]
+    util = strength[perm, np.take_along_axis(picks, perm, axis=1)]
+    util = util + gamma * np.linspace(1.0, -1.0, k)[None, :]
+    slot = (rng.random(trials)[:, None] > np.cumsum(softmax(util, axis=1), axis=1)).sum(axis=1)
+    slot = np.minimum(slot, k - 1)
+    names = np.asarray(GROUPS)
+    groups = names[perm]
+    images = np.char.add(np.char.add(groups, "/"), np.take_along_axis(picks, perm, 1).astype(str))
+    return pd.DataFrame({
+        "trial": np.arange(trials), "k": k, "groups": list(groups), "images": list(images),
+        "outcome": "win", "winner_group": groups[np.arange(trials), slot],
+        "winner_slot": pd.array(slot, dtype="Int64"),
+    })
+
+
+def population_slot_shares(sigma: float, *, gamma: float, n: int = 400_000,
+                           seed: int = 99) -> np.ndarray:
+    """P(slot j wins) over new images (Monte Carlo)."""
+    rng = np.random.default_rng(seed)
+    k = len(GROUPS)
+    util = rng.normal(0.0, sigma, (n, k)) + gamma * np.linspace(1.0, -1.0, k)[None, :]
+    return softmax(util, axis=1).mean(axis=0)
+
+
+def run_kway_cell(m: int, trials: int, sigma: float, *, replicates: int, gamma: float,
+                  alpha: float = 0.05, seed: int = 0, n_boot: int = 200) -> dict[str, float]:
+    """Null group-share and slot-share statistics of one k-way cell."""
+    slot_truth = population_slot_shares(sigma, gamma=gamma)
+    acc: dict[str, list[float]] = {key: [] for key in (
+        "group_reject", "any_group_holm", "group_coverage", "slot_coverage", "slot1_power",
+        "group_deff", "boot_group_reject", "boot_group_coverage", "independent_group_reject")}
+    for r in tqdm(range(replicates), desc=f"kway m={m} T={trials} sigma={sigma}", leave=False):
+        rec = simulate_kway(m, trials, sigma, gamma=gamma, seed=seed + r)
+        for inference in ("dyadic", "bootstrap", "independent"):
+            table = compute_kway_shares(rec, alpha=alpha, inference=inference, n_boot=n_boot,
+                                        seed=seed + r)
+            grp = table[table["by"] == "group"]
+            covered = ((grp["ci_low"] <= 0.25) & (0.25 <= grp["ci_high"])).mean()
+            if inference == "dyadic":
+                slots = table[table["by"] == "slot"]
+                acc["group_reject"].append((grp["p_value"] < alpha).mean())
+                acc["any_group_holm"].append(float((grp["p_adjusted"] < alpha).any()))
+                acc["group_coverage"].append(covered)
+                acc["group_deff"].append(grp["deff"].mean())
+                acc["slot_coverage"].append(((slots["ci_low"].to_numpy() <= slot_truth)
+                                             & (slot_truth <= slots["ci_high"].to_numpy())).mean())
+                acc["slot1_power"].append(float(slots["p_value"].iloc[0] < alpha))
+            elif inference == "bootstrap":
+                acc["boot_group_reject"].append((grp["p_value"] < alpha).mean())
+                acc["boot_group_coverage"].append(covered)
+            else:
+                acc["independent_group_reject"].append((grp["p_value"] < alpha).mean())
+    return {"m": m, "trials": trials, "sigma": sigma, "replicates": replicates,
+            **{key: float(np.mean(v)) for key, v in acc.items()},
+            "slot1_share": float(slot_truth[0])}
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row)
+              + " |" for row in table.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def main_kway(args: argparse.Namespace) -> None:
+    """The k-way cells (``--kway``)."""
+    cells = (KWAY_CELLS if args.cells == "all"
+             else [KWAY_CELLS[int(i)] for i in args.cells.split(",")])
+    rows = []
+    for m, trials, sigma in cells:
+        start = time.perf_counter()
+        row = run_kway_cell(m, trials, sigma, replicates=args.replicates, gamma=args.gamma,
+                            seed=args.seed, n_boot=args.n_boot)
+        row["seconds"] = round(time.perf_counter() - start, 1)
+        rows.append(row)
+        log.info("%s", row)
+    log.info("\n%s", _markdown(pd.DataFrame(rows)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--replicates", type=int, default=200)
@@ -138,8 +236,15 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--regression", action="store_true",
                         help="also test the race and gender terms of the headline regression")
+    parser.add_argument("--kway", action="store_true",
+                        help="run the k-way (all_groups) cells instead of the pairwise ones")
+    parser.add_argument("--n-boot", type=int, default=200,
+                        help="bootstrap replicates per k-way table (--kway)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.kway:
+        main_kway(args)
+        return
     cells = CELLS if args.cells == "all" else [CELLS[int(i)] for i in args.cells.split(",")]
     rows = []
     for m, trials, sigma in cells:
