@@ -71,19 +71,20 @@ def crops_as_records(crops: pd.DataFrame) -> pd.DataFrame:
     return crops.assign(outcome=crops["crop_outcome"].map(CROP_TO_OUTCOME).fillna("error"))
 
 
-def _measures(records: pd.DataFrame | None, crops: pd.DataFrame):
+def _measures(records: pd.DataFrame | None, crops: pd.DataFrame | None):
     """Yield ``(cropper, measure, aspect_ratio, records-shaped frame)`` in report order."""
-    frame = crops_as_records(crops)
-    frame = frame[frame["group_a"] != frame["group_b"]]
-    for (cropper, ratio), part in frame.groupby(["cropper", "aspect_ratio"], sort=False):
-        yield cropper, "crop", float(ratio), part
+    if crops is not None and not crops.empty:
+        frame = crops_as_records(crops)
+        frame = frame[frame["group_a"] != frame["group_b"]]
+        for (cropper, ratio), part in frame.groupby(["cropper", "aspect_ratio"], sort=False):
+            yield cropper, "crop", float(ratio), part
     if records is not None and "cropper" in records.columns:
         pairs = records[records["group_a"] != records["group_b"]]
         for cropper, part in pairs.groupby("cropper", sort=False):
             yield cropper, "argmax", math.nan, part
 
 
-def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
+def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame | None, *,
                       group_order: Sequence[str] | None = None, **stats) -> pd.DataFrame:
     """Win rates per cropper, measure and aspect ratio (one multiplicity family per row group).
 
@@ -91,8 +92,9 @@ def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
     ----------
     records : pandas.DataFrame or None
         The run's ``records`` (argmax outcomes with a ``cropper`` column), or ``None``.
-    crops : pandas.DataFrame
-        ``records_crops``.
+    crops : pandas.DataFrame or None
+        ``records_crops``; ``None`` or empty for argmax outcomes alone (a records table with a
+        ``cropper`` column made elsewhere).
     group_order : sequence of str, optional
         Pair orientation.
     **stats
@@ -105,7 +107,8 @@ def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
         ``cropper, measure (crop|argmax), aspect_ratio (NaN for argmax)`` followed by the
         columns of ``compute_win_rates``; a measure with no decided composite is left out.
     """
-    if crops.empty:
+    argmax_only = records is not None and "cropper" in records.columns
+    if (crops is None or crops.empty) and not argmax_only:
         raise ValueError(_MSG_NO_CROPS)
     tables = []
     for cropper, measure, ratio, part in _measures(records, crops):
