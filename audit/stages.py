@@ -480,6 +480,8 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
     accepted = inspect.signature(compute_win_rates).parameters
     stats = {k: v for k, v in dataclasses.asdict(a).items()
              if k in accepted and k not in ("records", "group_order")}
+    if "seed" in accepted:  # the bootstrap's seed is the run's, as for win_rates
+        stats["seed"] = settings.seed
     out.tables["cropper_outcomes"] = cr.crop_outcome_shares(crops, group_order=order)
     rates = _try(out.notes, "cropper win rates", cr.cropper_win_rates, pairs, crops,
                  group_order=order, **stats)

@@ -78,6 +78,17 @@ def test_reanalysis_of_a_multi_cropper_run_reproduces_its_tables(croppers_run):
     assert set(paired.inference) == {"dyadic"} and paired.family.nunique() == 1
     # the main tables describe the primary cropper, fastgaze, and the report says so
     assert "describe fastgaze" in (out / "report.md").read_text()
+    # analysis.inference and n_boot reach the paired differences (seeded: twice the same)
+    boot = []
+    for _ in range(2):
+        before = set((run_dir / "analyses").iterdir())
+        assert analyse.main([str(run_dir), "analysis.inference=bootstrap",
+                             "analysis.n_boot=60"]) == 0
+        (new,) = set((run_dir / "analyses").iterdir()) - before
+        boot.append(_table(new, "cropper_paired"))
+    pd.testing.assert_frame_equal(boot[0], boot[1])
+    assert set(boot[0].inference) == {"bootstrap"} and not boot[0].se.equals(paired.se)
+    np.testing.assert_array_equal(boot[0].difference, paired.difference)
 
 
 def test_records_with_a_cropper_column_are_analysed_per_cropper(croppers_run, tmp_path):
