@@ -157,9 +157,9 @@ def open_records(path: Path, overrides: list[str]) -> OpenedRun:
         raise FileNotFoundError(f"{path}: no such records file")
     frame = validate_records(_read_table(path), where=str(path))
     # a run with several croppers names each cropper's model per row: one model per cropper
-    per = [frame.groupby("cropper")["model"]] if "cropper" in frame.columns else []
-    if "model" in frame.columns and (per[0].nunique().max() > 1 if per
-                                     else frame["model"].nunique() > 1):
+    if "model" in frame.columns and (
+            frame.groupby("cropper")["model"].nunique().max() > 1 if "cropper" in frame.columns
+            else frame["model"].nunique() > 1):
         raise ValueError(f"{path}: column 'model' holds several values "
                          f"{sorted(map(str, frame['model'].unique()))[:5]}; analyse one at a "
                          "time (filter the file) or use "

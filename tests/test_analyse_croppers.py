@@ -91,7 +91,8 @@ def test_reanalysis_of_a_multi_cropper_run_reproduces_its_tables(croppers_run):
     np.testing.assert_array_equal(boot[0].difference, paired.difference)
 
 
-def test_records_with_a_cropper_column_are_analysed_per_cropper(croppers_run, tmp_path):
+def test_records_with_a_cropper_column_are_analysed_per_cropper(croppers_run, tmp_path,
+                                                               capsys):
     result, _ = croppers_run
     records = pd.read_parquet(result.output_dir / "records.parquet")
     path = tmp_path / "records.csv"
@@ -109,6 +110,13 @@ def test_records_with_a_cropper_column_are_analysed_per_cropper(croppers_run, tm
     rates = _table(out, "win_rates")
     np.testing.assert_allclose(rates["rate"], _table(result.output_dir, "win_rates")["rate"])
     assert "describe fastgaze" in (out / "report.md").read_text()
+    # the optional model column may be absent; an empty cropper name is one line
+    records.drop(columns="model").to_csv(path, index=False)
+    assert analyse.main(["--records", str(path), "--out", str(tmp_path / "b")]) == 0
+    pd.testing.assert_frame_equal(_table(tmp_path / "b", "cropper_win_rates"), mine)
+    records.assign(cropper=records.cropper.where(records.index > 0)).to_csv(path, index=False)
+    assert analyse.main(["--records", str(path), "--out", str(tmp_path / "c")]) == 1
+    assert "column 'cropper' has empty values" in capsys.readouterr().err
 
 
 def test_point_croppers_declare_it_so_their_failures_are_records_rows_too(tmp_path):
