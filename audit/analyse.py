@@ -10,6 +10,12 @@ The first form reads ``RUN_DIR/config.yaml``, the records and ``tables/groups`` 
 ``RUN_DIR/analyses/<timestamp>/``; the run's own files are never changed. The second form takes
 a records table made anywhere else (minimal schema: :data:`RECORDS_SCHEMA`) and writes into
 ``DIR``. Only ``analysis.*`` (and ``seed``) can be overridden.
+
+A run with several croppers (``compare.croppers=[...]``) is re-analysed as the run analysed
+itself: the single-cropper tables for the primary cropper, the ``cropper_*`` tables from
+``records_crops`` and the ``robustness_*`` ones from ``records_robustness``. A records table
+with a ``cropper`` column holding several croppers gets the single-cropper tables for the first
+cropper (with a note) and ``tables/cropper_win_rates`` for all of them.
 """
 
 from __future__ import annotations
@@ -150,12 +156,17 @@ def open_records(path: Path, overrides: list[str]) -> OpenedRun:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such records file")
     frame = validate_records(_read_table(path), where=str(path))
-    for col in ("model", "cropper"):
-        if col in frame.columns and frame[col].nunique() > 1:
-            raise ValueError(f"{path}: column {col!r} holds several values "
-                             f"{sorted(map(str, frame[col].unique()))[:5]}; analyse one at a "
-                             "time (filter the file) or use "
-                             "audit.analysis.inference.pair_rate_table(..., by=[col])")
+    # a run with several croppers names each cropper's model per row: one model per cropper
+    if "model" in frame.columns and (
+            frame.groupby("cropper")["model"].nunique().max() > 1 if "cropper" in frame.columns
+            else frame["model"].nunique() > 1):
+        raise ValueError(f"{path}: column 'model' holds several values "
+                         f"{sorted(map(str, frame['model'].unique()))[:5]}; analyse one at a "
+                         "time (filter the file) or use "
+                         "audit.analysis.inference.pair_rate_table(..., by=['model'])")
+    if "cropper" in frame.columns and frame["cropper"].isna().any():
+        raise ValueError(f"{path}: column 'cropper' has empty values; name the cropper of "
+                         "every row or drop the column")
     swapped = frame.groupby(["design", "trial"])["order"].nunique().gt(1).any()
     settings = _settings({"name": "reanalysis", "compare": {
         "design": "pairwise", "counterbalance": bool(swapped)}}, overrides)
@@ -169,15 +180,14 @@ def reanalyse(run: OpenedRun, out_dir: Path, *, command: str = "") -> Path:
     from audit.io import atomic_write_text, write_json, write_table
     from audit.plots.style import save_figure
     from audit.report import ReportInput, derive_caveats, render_report
-    from audit.stages import Analysis, _analyse_counts, _analyse_kway, _analyse_pairs
+    from audit.stages import DETAIL_TABLES, Analysis, _analyse_counts, _analyse_kway
 
     settings = run.settings
     design = settings.compare.design
     out = Analysis()
     if "image_covariates" in run.tables:
         out.tables["image_covariates"] = run.tables["image_covariates"]
-    if "pairs" in run.records:
-        _analyse_pairs(settings, run.records["pairs"], run.groups, None, out)
+    _analyse_records(run, out)
     if "kway" in run.records:
         _analyse_kway(settings, run.records["kway"], out)
     if design == "paper_counts":
@@ -205,12 +215,55 @@ def reanalyse(run: OpenedRun, out_dir: Path, *, command: str = "") -> Path:
         name=f"{settings.name} (re-analysis)", created=created, command=command,
         model=run.manifest.get("model", {"name": "not run (re-analysis)"}),
         data={"source": run.source}, seed=settings.seed,
-        tables={k: v for k, v in out.tables.items() if k != "image_covariates"},
+        tables={k: v for k, v in out.tables.items()
+                if k not in ("image_covariates", *DETAIL_TABLES)},
         figures=[f for f in figures if f.endswith(".png")], caveats=caveats, notes=out.notes)
     md, html = render_report(report)
     atomic_write_text(out_dir / "report.md", md)
     atomic_write_text(out_dir / "report.html", html)
     return out_dir
+
+
+def _analyse_records(run: OpenedRun, out) -> None:
+    """Pairwise, crop and robustness records as the run itself analysed them (audit.stages).
+
+    With several croppers the single-cropper tables describe the primary one
+    (:func:`audit.analysis.croppers.primary_records`: the first of ``compare.croppers``, else
+    the first in the records) and the ``cropper_*`` / ``robustness_*`` tables come from
+    ``records_crops`` / ``records_robustness``. A records table made elsewhere with several
+    croppers (no crop records) gets ``cropper_win_rates`` of every cropper's argmax outcome.
+    """
+    from audit.analysis.croppers import cropper_win_rates, primary_records
+    from audit.stages import _analyse_croppers, _analyse_pairs, _analyse_robustness, _try
+
+    settings, records = run.settings, run.records
+    crops = records.get("crops")
+    has_crops = crops is not None and not crops.empty
+    if "pairs" in records:
+        every = records["pairs"]
+        pairs, note = primary_records(every, settings.compare.croppers)
+        out.notes += [note] if note else []
+        if pairs.empty and has_crops:
+            out.notes.append("no cropper of this run has a focus point, so there is no argmax "
+                             "outcome; the cropper_* tables judge the crops")
+        else:
+            _analyse_pairs(settings, pairs, run.groups, None, out)
+        if not has_crops and note:
+            stats = {"alpha": settings.analysis.alpha, "ci_method": settings.analysis.ci_method,
+                     "correction": settings.analysis.correction,
+                     "inference": settings.analysis.inference,
+                     "margin": settings.analysis.margin, "n_boot": settings.analysis.n_boot,
+                     "seed": settings.seed}
+            rates = _try(out.notes, "cropper win rates", cropper_win_rates, every, None,
+                         group_order=list(run.groups["group"]), **stats)
+            if rates is not None:
+                out.tables["cropper_win_rates"] = rates
+                out.notes.append("tables/cropper_win_rates: the argmax win rates of every "
+                                 "cropper in the records, one multiplicity family per cropper")
+    if has_crops:
+        _analyse_croppers(settings, {"pairs": pd.DataFrame(), **records}, run.groups, out)
+    if "robustness" in records:
+        _analyse_robustness(settings, records["robustness"], run.groups, out)
 
 
 def _new_analysis_dir(parent: Path) -> Path:

@@ -481,6 +481,8 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
     accepted = inspect.signature(compute_win_rates).parameters
     stats = {k: v for k, v in dataclasses.asdict(a).items()
              if k in accepted and k not in ("records", "group_order")}
+    if "seed" in accepted:  # the bootstrap's seed is the run's, as for win_rates
+        stats["seed"] = settings.seed
     out.tables["cropper_outcomes"] = cr.crop_outcome_shares(crops, group_order=order)
     rates = _try(out.notes, "cropper win rates", cr.cropper_win_rates, pairs, crops,
                  group_order=order, **stats)
@@ -488,7 +490,8 @@ def _analyse_croppers(settings: AuditConfig, records: dict[str, pd.DataFrame],
         return
     out.tables["cropper_win_rates"] = rates
     out.tables["cropper_paired"] = cr.paired_cropper_differences(
-        crops, group_order=order, alpha=a.alpha, correction=a.correction)
+        crops, group_order=order, alpha=a.alpha, correction=a.correction,
+        inference=a.inference, margin=a.margin, n_boot=a.n_boot, seed=settings.seed)
     out.tables["cropper_summary"] = cr.cropper_summary(
         rates, out.tables["cropper_outcomes"], cr.undecided_measures(pairs, crops, rates))
     out.notes.append("which cropper treats the groups most evenly: tables/cropper_summary; per "
@@ -504,12 +507,15 @@ def _analyse_robustness(settings: AuditConfig, long: pd.DataFrame, groups: pd.Da
     from audit.analysis.robustness import flip_rates
     from audit.plots.robustness import plot_flip_rates
 
-    flips = flip_rates(long, group_order=list(groups["group"]), alpha=settings.analysis.alpha)
+    a = settings.analysis
+    flips = flip_rates(long, group_order=list(groups["group"]), alpha=a.alpha,
+                       inference=a.inference, margin=a.margin, correction=a.correction,
+                       n_boot=a.n_boot, seed=settings.seed)
     out.tables["robustness_flips"] = flips
     pooled = flips[flips["group_a"] == "all"]
     out.tables["robustness_summary"] = pooled[
         ["cropper", "measure", "aspect_ratio", "variant", "n", "share_flipped", "ci_low",
-         "ci_high", "share_winner_flipped"]].reset_index(drop=True)
+         "ci_high", "share_winner_flipped", "verdict"]].reset_index(drop=True)
     if not flips.empty:
         out.figures["robustness_flips"] = plot_flip_rates(
             flips, title=f"{settings.name}: outcomes that flip under small layout changes",

@@ -85,6 +85,16 @@ def test_robustness_experiment_flips_nothing_under_an_identical_layout(tmp_path)
                   & (flips.group_a == "all")]
     assert moved.n_flipped.sum() > 0
     assert (out / "figures/robustness_flips.png").is_file()
+    assert set(flips.inference) == {"dyadic"} and flips.family.nunique() == 1
+    assert set(flips.verdict) <= {"robust", "fragile", "inconclusive"}
+    # the re-analysis of the run folder gives the same flip tables
+    from audit import analyse
+
+    assert analyse.main([str(out)]) == 0
+    (redo,) = (out / "analyses").iterdir()
+    for name in ("robustness_flips", "robustness_summary", "cropper_paired"):
+        pd.testing.assert_frame_equal(pd.read_parquet(redo / "tables" / f"{name}.parquet"),
+                                      pd.read_parquet(out / "tables" / f"{name}.parquet"))
     again, model2 = run(tmp_path, "again", *CROPPERS, variants, model=CountingLuminance(),
                         experiment="robustness")
     assert model2.scored == 0

@@ -12,8 +12,9 @@ aspect ratio; see :mod:`audit.compare.crop_outcomes`). Outputs are tidy tables:
 - :func:`crop_outcome_shares`: shares of ``a``/``b``/``both``/``neither`` and mean kept areas.
 - :func:`paired_cropper_differences`: per ratio and group pair, the difference between two
   croppers of the net advantage ``P(only A kept) - P(only B kept)`` on identical composites,
-  with an image-aware (dyadic) standard error: composites that share an image, in either role,
-  are correlated (``docs/statistics.md`` section 2).
+  with an image-aware interval from :mod:`audit.analysis.inference` (``analysis.inference``:
+  composites that share an image, in either role, are correlated; ``docs/statistics.md`` §2)
+  and a verdict (the croppers differ / parity within ±margin / inconclusive).
 - :func:`cropper_summary`: which cropper treats the groups most evenly at each ratio.
 """
 
@@ -26,9 +27,17 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy.stats import norm
+from scipy.stats import t as student_t
 
+from audit.analysis.inference import (
+    Inference,
+    check_inference,
+    dyadic_mean,
+    image_codes,
+    pigeonhole_bootstrap,
+)
 from audit.analysis.validation import require_columns
+from audit.analysis.verdicts import add_verdicts
 from audit.analysis.win_rates import adjust_p_values, compute_win_rates, orient_pairs
 
 #: How a crop outcome enters a records-shaped frame (``both``/``neither`` are undecided).
@@ -62,19 +71,20 @@ def crops_as_records(crops: pd.DataFrame) -> pd.DataFrame:
     return crops.assign(outcome=crops["crop_outcome"].map(CROP_TO_OUTCOME).fillna("error"))
 
 
-def _measures(records: pd.DataFrame | None, crops: pd.DataFrame):
+def _measures(records: pd.DataFrame | None, crops: pd.DataFrame | None):
     """Yield ``(cropper, measure, aspect_ratio, records-shaped frame)`` in report order."""
-    frame = crops_as_records(crops)
-    frame = frame[frame["group_a"] != frame["group_b"]]
-    for (cropper, ratio), part in frame.groupby(["cropper", "aspect_ratio"], sort=False):
-        yield cropper, "crop", float(ratio), part
+    if crops is not None and not crops.empty:
+        frame = crops_as_records(crops)
+        frame = frame[frame["group_a"] != frame["group_b"]]
+        for (cropper, ratio), part in frame.groupby(["cropper", "aspect_ratio"], sort=False):
+            yield cropper, "crop", float(ratio), part
     if records is not None and "cropper" in records.columns:
         pairs = records[records["group_a"] != records["group_b"]]
         for cropper, part in pairs.groupby("cropper", sort=False):
             yield cropper, "argmax", math.nan, part
 
 
-def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
+def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame | None, *,
                       group_order: Sequence[str] | None = None, **stats) -> pd.DataFrame:
     """Win rates per cropper, measure and aspect ratio (one multiplicity family per row group).
 
@@ -82,8 +92,9 @@ def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
     ----------
     records : pandas.DataFrame or None
         The run's ``records`` (argmax outcomes with a ``cropper`` column), or ``None``.
-    crops : pandas.DataFrame
-        ``records_crops``.
+    crops : pandas.DataFrame or None
+        ``records_crops``; ``None`` or empty for argmax outcomes alone (a records table with a
+        ``cropper`` column made elsewhere).
     group_order : sequence of str, optional
         Pair orientation.
     **stats
@@ -96,7 +107,8 @@ def cropper_win_rates(records: pd.DataFrame | None, crops: pd.DataFrame, *,
         ``cropper, measure (crop|argmax), aspect_ratio (NaN for argmax)`` followed by the
         columns of ``compute_win_rates``; a measure with no decided composite is left out.
     """
-    if crops.empty:
+    argmax_only = records is not None and "cropper" in records.columns
+    if (crops is None or crops.empty) and not argmax_only:
         raise ValueError(_MSG_NO_CROPS)
     tables = []
     for cropper, measure, ratio, part in _measures(records, crops):
@@ -173,69 +185,120 @@ def crop_outcome_shares(crops: pd.DataFrame, *, group_order: Sequence[str] | Non
                                  kind="stable").reset_index(drop=True)
 
 
-def dyadic_se(values: npt.ArrayLike, image_a: npt.ArrayLike, image_b: npt.ArrayLike) -> float:
-    """Image-aware standard error of the mean of ``values`` (one value per composite).
+def mean_inference(values: npt.ArrayLike, image_a: npt.ArrayLike, image_b: npt.ArrayLike,
+                   group_a: npt.ArrayLike, group_b: npt.ArrayLike, *,
+                   inference: Inference = "dyadic", n_boot: int = 1000, seed: int = 0,
+                   alpha: float = 0.05) -> dict[str, float]:
+    """Mean of a per-composite value with an image-aware interval (:mod:`audit.analysis.inference`).
 
-    ``M = Σ_g (Σ_{i ∋ g} e_i)² - Σ_d (Σ_{i ∈ d} e_i)²`` over images ``g`` (either role, one
-    id space) and unordered image pairs ``d`` (removing the double count of rows that share
-    both images, such as the two orders of a trial), ``e_i = x_i - x̄``, times ``G / (G - 1)``
-    for ``G`` images; ``Var(x̄) = M / n²``. With every image used once it is the usual
-    ``Σ e_i² / n²`` (times the small-sample factor).
+    The variance is :func:`~audit.analysis.inference.dyadic_mean`'s (``dyadic``), the
+    :func:`~audit.analysis.inference.pigeonhole_bootstrap` over images within their group
+    (``bootstrap``: its SD and percentile interval) or the i.i.d. one ``s² / n``
+    (``independent``: conditional on these images, for comparison). Image-aware intervals use a
+    t reference with (distinct images of the smaller group - 1) degrees of freedom, as the win
+    rates do. When every value is the same (e.g. two croppers that never disagree) all scores are
+    0; instead of a zero SE it gets the binomial SE of half a discordant image pair,
+    ``p(1-p)/D`` with ``p = 0.5 / (D + 1)`` over ``D`` image pairs (the add-one-half floor of
+    :func:`~audit.analysis.inference.rate_inference`), so such a table can still show parity.
+
+    Returns
+    -------
+    dict
+        ``n, mean, se, df, ci_low, ci_high, p_value`` (two-sided test of mean 0),
+        ``n_images``, ``var_pair`` (the part more trials can shrink).
 
     Examples
     --------
-    >>> round(dyadic_se([1, 0, 1, 0], ["a", "c", "e", "g"], ["b", "d", "f", "h"]), 6)
-    0.267261
-    >>> round(dyadic_se([1, 1, 0, 0], ["a", "b", "c", "d"], ["b", "a", "d", "c"]), 6)  # 2 trials
-    0.408248
+    Every image used once: the dyadic SE is the i.i.d. one times ``G / (G - 1)``.
+
+    >>> out = mean_inference([1, 0, 1, 0], list("aceg"), list("bdfh"), list("xxxx"),
+    ...                      list("yyyy"))
+    >>> round(out["se"], 6), out["df"]
+    (0.267261, 3.0)
     """
+    check_inference(inference)
     x = np.asarray(values, dtype=float)
     n = len(x)
-    if n < 2:
-        return math.nan
-    e = x - x.mean()
-    a = pd.Series(np.asarray(image_a, dtype=object).astype(str))
-    b = pd.Series(np.asarray(image_b, dtype=object).astype(str))
-    ids, codes = np.unique(np.concatenate([a, b]), return_inverse=True)
-    ca, cb = codes[:n], codes[n:]
-    per_image = np.bincount(ca, weights=e, minlength=len(ids))
-    same = ca == cb
-    per_image += np.bincount(cb[~same], weights=e[~same], minlength=len(ids))
-    lo, hi = np.minimum(ca, cb), np.maximum(ca, cb)
-    pair_codes = np.unique(lo * len(ids) + hi, return_inverse=True)[1]
-    distinct = ~same
-    per_pair = np.bincount(pair_codes[distinct], weights=e[distinct])
-    meat = float((per_image ** 2).sum() - (per_pair ** 2).sum())
-    g = len(ids)
-    meat *= g / (g - 1) if g > 1 else 1.0
-    return math.sqrt(max(meat, 0.0)) / n
+    if n == 0:
+        return {"n": 0, "mean": math.nan, "se": math.nan, "df": math.nan, "ci_low": math.nan,
+                "ci_high": math.nan, "p_value": math.nan, "n_images": 0, "var_pair": math.nan}
+    ca, cb, n_img = image_codes(image_a, image_b)
+    dm = dyadic_mean(x, ca, cb)
+    mean = float(dm["mean"][0])
+    ga = np.asarray(group_a).astype(str)
+    gb = np.asarray(group_b).astype(str)
+    per_group = pd.Series(np.concatenate([ca, cb])).groupby(np.concatenate([ga, gb])).nunique()
+    df = max(float(per_group.min()) - 1.0, 1.0)
+    if inference == "independent":
+        se = float(x.std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
+        df = math.inf
+    else:
+        se = math.sqrt(float(dm["var"][0]))
+    if n > 0 and np.all(x == x[0]):
+        dyads = len(set(zip(np.minimum(ca, cb).tolist(), np.maximum(ca, cb).tolist(),
+                            strict=True)))
+        p_half = 0.5 / (dyads + 1)
+        se = math.sqrt(p_half * (1 - p_half) / dyads)
+    q = float(student_t.ppf(1 - alpha / 2, df))
+    lo, hi = mean - q * se, mean + q * se
+    if inference == "bootstrap" and not np.all(x == x[0]):
+        image_group = np.zeros(n_img, dtype=np.int64)
+        image_group[np.concatenate([ca, cb])] = pd.factorize(np.concatenate([ga, gb]))[0]
+        reps = pigeonhole_bootstrap(x, ca, cb, image_group, n_boot=n_boot, seed=seed)[:, 0]
+        reps = reps[np.isfinite(reps)]
+        if len(reps) > 1:
+            se = float(reps.std(ddof=1))
+            lo, hi = (float(v) for v in np.quantile(reps, [alpha / 2, 1 - alpha / 2]))
+    p = (float(2 * student_t.sf(abs(mean) / se, df)) if np.isfinite(se) and se > 0
+         else math.nan)
+    return {"n": n, "mean": mean, "se": se, "df": df, "ci_low": lo, "ci_high": hi,
+            "p_value": p, "n_images": int(dm["n_images"][0]),
+            "var_pair": float(dm["var_pair"][0])}
+
+
+#: Columns of :func:`paired_cropper_differences`.
+PAIRED_COLUMNS = (
+    "aspect_ratio", "group_a", "group_b", "cropper_1", "cropper_2", "n", "n_discordant",
+    "n_images", "net_1", "net_2", "difference", "se", "df", "ci_low", "ci_high", "p_value",
+    "p_adjusted", "correction", "reject", "inference", "p_tost", "p_tost_adjusted", "margin",
+    "family", "verdict", "favoured")
 
 
 def paired_cropper_differences(crops: pd.DataFrame, *, group_order: Sequence[str] | None = None,
-                               alpha: float = 0.05, correction: str = "holm") -> pd.DataFrame:
+                               alpha: float = 0.05, correction: str = "holm",
+                               inference: Inference = "dyadic", margin: float = 0.05,
+                               n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Differences between croppers on identical composites, per ratio and group pair.
 
     For each composite let ``d_c = 1[only A kept] - 1[only B kept]`` under cropper ``c`` (A the
     pair's first group). For two croppers the estimate is the mean of ``d_1 - d_2`` over the
     composites both cropped without error, a paired (McNemar-type) difference of net
-    advantages; its standard error is image-aware (:func:`dyadic_se`). One Holm/BH family per
-    table.
+    advantages, with the image-aware interval of :func:`mean_inference` (``inference``).
+    Verdicts as in :mod:`audit.analysis.verdicts` with parity value 0: ``disparity`` = the
+    croppers differ (the corrected test of 0 rejects), ``parity`` = the corrected interval lies
+    within ``±margin`` (TOST), else ``inconclusive``; ``favoured`` names the cropper whose crops
+    favour the pair's first group more when they differ. One Holm/BH family per table, named
+    in ``family``.
 
     Returns
     -------
     pandas.DataFrame
-        ``aspect_ratio, group_a, group_b, cropper_1, cropper_2, n`` (paired composites),
-        ``n_discordant`` (composites whose outcomes differ), ``net_1, net_2, difference,
-        se, ci_low, ci_high, p_value, p_adjusted, correction, reject, family``.
+        Columns :data:`PAIRED_COLUMNS`: ``n`` (paired composites), ``n_discordant``
+        (composites whose outcomes differ), ``n_images`` (distinct images), ``net_1, net_2,
+        difference, se, df, ci_low, ci_high, p_value, p_adjusted, correction, reject,
+        inference`` and the verdict columns.
     """
+    check_inference(inference)
     frame = _oriented(crops, group_order)
     frame = frame[frame["crop_outcome"] != "error"]
     frame = frame.assign(d=frame["only_pair_a"].astype(float) - frame["only_pair_b"])
     names = list(dict.fromkeys(frame["cropper"]))
-    z = norm.ppf(1 - alpha / 2)
     rows = []
     for (ratio, ga, gb), part in frame.groupby(["aspect_ratio", "pair_a", "pair_b"], sort=True):
-        wide = part.pivot_table(index=["trial", "order", "image_a", "image_b"],
+        # images in the pair's orientation, so the bootstrap resamples each group's own images
+        part = part.assign(img_pa=np.where(part["flipped"], part["image_b"], part["image_a"]),
+                           img_pb=np.where(part["flipped"], part["image_a"], part["image_b"]))
+        wide = part.pivot_table(index=["trial", "order", "img_pa", "img_pb"],
                                 columns="cropper", values="d", aggfunc="first")
         outcome = part.pivot_table(index=["trial", "order"], columns="cropper",
                                    values="crop_outcome", aggfunc="first")
@@ -245,27 +308,29 @@ def paired_cropper_differences(crops: pd.DataFrame, *, group_order: Sequence[str
                 continue
             diff = (both[c1] - both[c2]).to_numpy()
             images = both.index.to_frame(index=False)
-            se = dyadic_se(diff, images["image_a"], images["image_b"])
-            est = float(diff.mean())
+            stats = mean_inference(diff, images["img_pa"], images["img_pb"],
+                                   np.full(len(diff), ga), np.full(len(diff), gb),
+                                   inference=inference, n_boot=n_boot, seed=seed, alpha=alpha)
             pair_out = outcome[[c1, c2]].dropna()
             rows.append({
                 "aspect_ratio": ratio, "group_a": ga, "group_b": gb, "cropper_1": c1,
                 "cropper_2": c2, "n": len(both),
                 "n_discordant": int((pair_out[c1] != pair_out[c2]).sum()),
+                "n_images": stats["n_images"],
                 "net_1": float(both[c1].mean()), "net_2": float(both[c2].mean()),
-                "difference": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
-                # a zero SE (every trial's mean identical) is a degenerate, certain difference
-                "p_value": (2 * norm.sf(abs(est) / se) if se > 0 else
-                            (1.0 if est == 0 else 0.0 if se == 0 else math.nan)),
-            })
-    out = pd.DataFrame(rows, columns=[
-        "aspect_ratio", "group_a", "group_b", "cropper_1", "cropper_2", "n", "n_discordant",
-        "net_1", "net_2", "difference", "se", "ci_low", "ci_high", "p_value"])
+                "difference": stats["mean"], "se": stats["se"], "df": stats["df"],
+                "ci_low": stats["ci_low"], "ci_high": stats["ci_high"],
+                "p_value": stats["p_value"]})
+    out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS[:16]))
     adjusted, reject = adjust_p_values(out["p_value"].to_numpy(dtype=float), method=correction,
                                        alpha=alpha)
     out["p_adjusted"], out["correction"], out["reject"] = adjusted, correction, reject
-    out["family"] = "all cropper pairs x ratios x group pairs of this table"
-    return out
+    out["inference"] = inference
+    family = (f"cropper_paired: {len(out)} cropper pairs x aspect ratios x group pairs "
+              f"({correction})")
+    out = add_verdicts(out, margin=margin, alpha=alpha, correction=correction, family=family,
+                       estimate="difference", null=0.0, favour=("cropper_1", "cropper_2"))
+    return out[list(PAIRED_COLUMNS)]
 
 
 def cropper_summary(win_rates: pd.DataFrame, shares: pd.DataFrame,

@@ -42,6 +42,9 @@ class FaceCenterCropper(Cropper):
 
     kind = "box"
     library = "opencv (Haar frontal-face cascade)"
+    #: always a focus point (the face centre, or the image centre as fallback), so the runner
+    #: records its argmax outcome in ``records``
+    has_point = True
 
     def __init__(self, detector: Any, *, settings: dict[str, Any] | None = None,
                  name: str = "face_center") -> None:

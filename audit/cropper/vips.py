@@ -9,7 +9,12 @@ top-left is ``(-out.xoffset, -out.yoffset)`` of the image libvips returns.
 The ``attention`` strategy (edges, a skin-colour box in LAB, saturation, blurred) also returns
 its attention centre. That centre depends on the crop size, so :attr:`CropResult.point` is the
 one returned for the first ratio asked for and ``info["points"]`` holds every ratio's
-(``{"1.0": [x, y], ...}``). ``entropy`` returns no point.
+(``{"1.0": [x, y], ...}``), so ``vips_attention`` sets :attr:`has_point` and gets
+``records`` rows. ``entropy`` (and the other strategies) return no point: libvips 8.18 reports
+``attention_x = attention_y = 0`` for them, which is not a focus point, so none is recorded.
+
+pyvips forwards every libvips GLib message to its ``pyvips`` logger at INFO/DEBUG, which would
+flood ``run.log``; :func:`import_pyvips` sets that logger to WARNING.
 
 Needs ``pyvips[binary]`` (``pip install 'cropaudit[croppers]'``), imported when the cropper is
 built; the libvips version goes into the manifest through :meth:`VipsCropper.describe`.
@@ -41,6 +46,8 @@ _MSG_STRATEGY = "{name}: interesting must be one of {choices}, got {value!r}"
 
 def import_pyvips(name: str) -> Any:
     """Import pyvips, or raise ImportError naming the extra to install."""
+    # set before the import: pyvips logs at INFO while it loads libvips
+    logging.getLogger("pyvips").setLevel(logging.WARNING)
     try:
         return importlib.import_module("pyvips")
     except (ImportError, OSError) as exc:  # OSError: pyvips present but libvips not loadable
@@ -68,6 +75,8 @@ class VipsCropper(Cropper):
             raise ValueError(_MSG_STRATEGY.format(name=name, choices=list(STRATEGIES),
                                                   value=interesting))
         self.interesting = interesting
+        #: only ``attention`` returns a focus point (the runner's ``has_point``)
+        self.has_point = interesting == "attention"
         self._pyvips = import_pyvips(name)
 
     def crop(self, rgb: npt.NDArray[np.uint8], aspect_ratios: Sequence[float]) -> CropResult:

@@ -83,3 +83,36 @@ def test_long_outcomes_stack_argmax_and_crop_rows():
     long = long_outcomes(records, crops, "v")
     assert list(long.measure) == ["argmax", "crop"] and list(long.outcome) == ["a", "both"]
     assert (long.variant == "v").all() and np.isnan(long.aspect_ratio[0])
+
+
+def test_flip_shares_use_the_statistics_module_and_get_verdicts_against_a_margin():
+    from audit.analysis.inference import rate_inference
+
+    long = _long()
+    flips = flip_rates(long, group_order=["x", "y"], margin=0.05)
+    pooled = flips[flips.group_a == "all"].iloc[0]
+    # the same SE as the statistics module on the same rows (trial 9's error left out)
+    kept = long[(long.variant == "v") & (long.outcome != "error")].sort_values(["trial", "order"])
+    flipped = (kept.trial < 4).to_numpy(dtype=float)
+    ref = rate_inference(flipped, kept.image_a, kept.image_b, group_a=kept.group_a,
+                         group_b=kept.group_b)
+    assert pooled.se == pytest.approx(float(ref["se"][0]))
+    assert pooled.inference == "dyadic" and pooled.df == 8  # 9 images of x - 1
+    # 8 of 18 flip: far above a 5% margin
+    assert pooled.verdict == "fragile" and set(flips.verdict) == {"fragile"}
+    # no flip at all in 200 trials of 200 distinct image pairs: robust at a 5% margin
+    ids = {"design": "pairwise", "group_a": "x", "group_b": "y", "cropper": "c",
+           "measure": "argmax", "aspect_ratio": np.nan}
+    rows = [{**ids, "trial": t, "order": o, "image_a": f"x{t}", "image_b": f"y{t}",
+             "position_a": "left" if o == 0 else "right", "outcome": "ab"[(t + o) % 2],
+             "variant": v} for t in range(200) for o in (0, 1) for v in ("base", "same")]
+    same = flip_rates(pd.DataFrame(rows), group_order=["x", "y"], margin=0.05)
+    assert (same.n_flipped == 0).all() and set(same.verdict) == {"robust"}
+    assert (same.se > 0).all() and same.family.str.contains("margin 0.05").all()
+    boot = flip_rates(long, group_order=["x", "y"], inference="bootstrap", n_boot=200, seed=1)
+    assert boot.equals(flip_rates(long, group_order=["x", "y"], inference="bootstrap",
+                                  n_boot=200, seed=1))
+    # 9 distinct image pairs: the pigeonhole bootstrap is wider, the share the same
+    assert set(boot.inference) == {"bootstrap"} and (boot.se >= flips.se).all()
+    assert (boot.share_flipped == flips.share_flipped).all()
+    assert set(boot.verdict) <= {"robust", "fragile", "inconclusive"}
