@@ -89,6 +89,8 @@ def test_cli_plot_writes_a_png(photo: Path, tmp_path: Path, capsys) -> None:
         (["{photo}", "abc"], "bad aspect ratio 'abc'"),
         (["{photo}", "show_all_points", "0"], "bad aspect ratio '0'"),
         (["{photo}", "nan"], "bad aspect ratio 'nan'"),
+        (["{photo}", "1e-300"], "aspect ratio '1e-300' lies outside [0.0001, 10000]"),
+        (["{photo}", "show_all_points", "1e5"], "aspect ratio '1e5' lies outside"),
         (["{garbage}"], "garbage.jpg"),
         (["{photo}", "--model", "fastgaze", "--weights", "{missing}"], "does not exist"),
     ],

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from audit.crop.settings import MAX_RATIO, MIN_RATIO
 from audit.exceptions import ImageError, ModelError
 from audit.model.base import SaliencyModel
 
@@ -25,6 +26,9 @@ PROG = "python -m audit.crop"
 MODELS = ("fastgaze", "center_bias", "spectral_residual", "luminance")
 _ENV_WEIGHTS = "AUDIT_FASTGAZE_WEIGHTS"
 _MSG_BAD_RATIO = "bad aspect ratio {value!r}: ratios are numbers > 0 (height / width), e.g. 0.56"
+_MSG_EXTREME_RATIO = (
+    "aspect ratio {value!r} lies outside [{lo:g}, {hi:g}]: a crop that narrow is under 1 pixel "
+    "on one side of any image up to 10000 px; ratios are height / width, e.g. 0.56 or 2.0")
 _MSG_NO_IMAGE = "image file not found: {path}"
 
 
@@ -58,7 +62,7 @@ def parse_rest(rest: Sequence[str]) -> tuple[bool, list[float] | None]:
     Raises
     ------
     CliError
-        If a ratio is not a finite number > 0.
+        If a ratio is not a finite number inside ``[MIN_RATIO, MAX_RATIO]``.
     """
     show = bool(rest) and rest[0] == "show_all_points"
     ratios: list[float] = []
@@ -69,6 +73,8 @@ def parse_rest(rest: Sequence[str]) -> tuple[bool, list[float] | None]:
             raise CliError(_MSG_BAD_RATIO.format(value=text)) from None
         if not (math.isfinite(value) and value > 0):
             raise CliError(_MSG_BAD_RATIO.format(value=text))
+        if not MIN_RATIO <= value <= MAX_RATIO:
+            raise CliError(_MSG_EXTREME_RATIO.format(value=text, lo=MIN_RATIO, hi=MAX_RATIO))
         ratios.append(value)
     return show, ratios or None
 
