@@ -513,7 +513,8 @@ def write_failed_outcomes(result: RunResult, context: dict[str, Any]) -> list[st
 
     When every image of a group is unreadable the statistics cannot be formed, but the
     records (each composite's or image's outcome) and the list of errors are what the user
-    needs to see why: ``records*.csv`` / ``images.csv`` and ``tables/errors.csv``.
+    needs to see why: ``records*.csv`` / ``images.csv`` and ``tables/errors.csv`` (``file``,
+    ``error``, ``n``: how many rows of that file carry that error).
     """
     from audit.io import write_table
     from audit.stages import RECORD_FILES, per_image_table
@@ -526,11 +527,10 @@ def write_failed_outcomes(result: RunResult, context: dict[str, Any]) -> list[st
     for kind, frame in records.items():
         write_table(result.output_dir / RECORD_FILES[kind], frame)
         written.append(f"{RECORD_FILES[kind]}.csv")
-        errors.append(error_table(frame))
+        # per file: one failed composite is one records row but a records_crops row per ratio
+        errors.append(error_table(frame).assign(file=f"{RECORD_FILES[kind]}.csv"))
     if errors:
-        table = (pd.concat(errors).groupby("error", as_index=False)["n"].sum()
-                 .sort_values(["n", "error"], ascending=[False, True], kind="stable")
-                 .reset_index(drop=True))
+        table = pd.concat(errors, ignore_index=True)[["file", "error", "n"]]
         write_table(result.output_dir / "tables" / "errors", table)
         written.append("tables/errors.csv")
     return written

@@ -107,16 +107,20 @@ def test_group_with_only_unreadable_images_leaves_outcomes_and_errors(tmp_path, 
                                                                       records):
     settings, _ = compose_with_yaml(tmp_path, *_folder_dataset(tmp_path), experiment=experiment)
     out = tmp_path / "out"
+    # pairwise runs also keep what each crop kept (records_crops) before failing
+    crops = "records_crops.csv, " if experiment == "pairwise" else ""
     with pytest.raises(ValueError, match=re.escape(
-            f"(the run's outcomes and per-file errors are in {records}.csv, tables/errors.csv "
-            f"under {out}; the folder stays marked incomplete)")):
+            f"(the run's outcomes and per-file errors are in {records}.csv, {crops}"
+            f"tables/errors.csv under {out}; the folder stays marked incomplete)")):
         pipeline.run(settings, model=Luminance(device="cpu"), output_dir=out, progress=False)
+    assert (out / "records_crops.csv").is_file() == (experiment == "pairwise")
     rec = pd.read_csv(out / f"{records}.csv")
     errors = pd.read_csv(out / "tables" / "errors.csv")
     bad = {str(tmp_path / "img" / f"b{i}.jpg") for i in range(4)}
     named = {re.match(r"ImageError: (\S+): ", e).group(1) for e in errors["error"]}
     assert named <= bad and named  # each error names a file of group B
-    assert errors["n"].sum() == rec["error"].notna().sum() > 0
+    mine = errors[errors["file"] == f"{records}.csv"]
+    assert mine["n"].sum() == rec["error"].notna().sum() > 0
     if experiment == "saliency_stats":
         assert named == bad and rec.set_index("id")["error"].isna().to_dict() == {
             **{f"a{i}": True for i in range(4)}, **{f"b{i}": False for i in range(4)}}
