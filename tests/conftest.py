@@ -14,6 +14,26 @@ ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
 
+def compose_with_yaml(tmp_path: Path, *overrides: str, experiment: str = "pairwise"):
+    """Settings and composed YAML of a smoke run whose data, checkpoints and cache live under
+    ``tmp_path``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from audit.config import register_configs, to_settings
+
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"experiment={experiment}", "debug=smoke",
+            f"data.synthetic.cache_dir={tmp_path / 'synthetic'}",
+            f"paths.work_dir={tmp_path / 'work'}", f"paths.cache_dir={tmp_path / 'cache'}",
+            *overrides])
+    return to_settings(cfg), OmegaConf.to_yaml(cfg, resolve=True)
+
+
 def shared_path(var: str, what: str) -> Path:
     """A folder or file named by an environment variable, or skip (fail in CI) when absent.
 

@@ -7,18 +7,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
 
 from audit import pipeline
 from audit.compare.records import KWAY_COLUMNS, PAIR_COLUMNS
-from audit.config import register_configs, to_settings
+from audit.config import register_configs
 from audit.merge import MergeError, merge_shards
 from audit.model.factory import fastgaze
 from audit.model.luminance import Luminance
 
-from .conftest import CONF_DIR
+from .conftest import compose_with_yaml
 
 register_configs()
 
@@ -37,17 +34,6 @@ class CountingLuminance(Luminance):
 
 def settings_for(tmp_path: Path, *overrides: str, experiment: str = "pairwise"):
     return compose_with_yaml(tmp_path, *overrides, experiment=experiment)[0]
-
-
-def compose_with_yaml(tmp_path: Path, *overrides: str, experiment: str = "pairwise"):
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[
-            f"experiment={experiment}", "debug=smoke",
-            f"data.synthetic.cache_dir={tmp_path / 'synthetic'}",
-            f"paths.work_dir={tmp_path / 'work'}", f"paths.cache_dir={tmp_path / 'cache'}",
-            *overrides])
-    return to_settings(cfg), OmegaConf.to_yaml(cfg, resolve=True)
 
 
 def run(tmp_path, name, *overrides, model=None, experiment="pairwise"):

@@ -14,30 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import OmegaConf
 from PIL import Image
 
 from audit import pipeline
 from audit.compare.single import MapCache, score_images
-from audit.config import register_configs, to_settings
 from audit.model.luminance import Luminance
 
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
-register_configs()
-
-
-def compose_with_yaml(tmp_path: Path, *overrides: str, experiment: str = "pairwise"):
-    """Settings of a smoke run whose data, checkpoints and cache live under ``tmp_path``."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[
-            f"experiment={experiment}", "debug=smoke",
-            f"data.synthetic.cache_dir={tmp_path / 'synthetic'}",
-            f"paths.work_dir={tmp_path / 'work'}", f"paths.cache_dir={tmp_path / 'cache'}",
-            *overrides])
-    return to_settings(cfg), OmegaConf.to_yaml(cfg, resolve=True)
+from tests.conftest import compose_with_yaml
 
 
 def _sha(path: Path) -> str:

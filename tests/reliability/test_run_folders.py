@@ -30,7 +30,7 @@ from audit.io import (
 )
 from audit.model.luminance import Luminance
 
-from .test_changed_files import compose_with_yaml
+from tests.conftest import compose_with_yaml
 
 
 # ---------------------------------------------------------------------- claim / complete
